@@ -1,0 +1,130 @@
+"""Execute a notebook headless with nbclient and export it to a self-contained HTML file.
+
+`python -m distill_runtime.nbexec --in IN.ipynb --out OUT.ipynb --html OUT.html --cwd DIR [--timeout S]`
+
+The TypeScript runner (lib/src/notebook.ts) has already injected the parameters; this module runs the cells one by
+one, stops at the first failing cell (tslab reports errors as stderr text with status "error", and drops requests for
+~200 ms after one, so the first error is fatal), and prints one JSON summary line on stdout:
+{"ok", "cells": [{"index", "seconds"}], "error": {"index", "source", "text"} | null, "kernel_seconds"}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+# Environment variables whose values must never reach a file: API keys and tokens.
+SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)", re.IGNORECASE)
+PLOTLY_LIB_MARK = "/*distill:plotly-lib*/"
+
+
+def secret_values() -> list[str]:
+    return sorted(
+        {v for k, v in os.environ.items() if SECRET_NAME.search(k) and len(v) >= 8}, key=len, reverse=True
+    )
+
+
+def redact(obj: Any, secrets: list[str]) -> Any:
+    if isinstance(obj, str):
+        for s in secrets:
+            obj = obj.replace(s, "[redacted]")
+        return obj
+    if isinstance(obj, list):
+        return [redact(x, secrets) for x in obj]
+    if isinstance(obj, dict):
+        return {k: redact(v, secrets) for k, v in obj.items()}
+    return obj
+
+
+def error_text(cell: Any) -> str:
+    """tslab sends errors as stderr stream output (no ename/evalue); collect both kinds."""
+    parts: list[str] = []
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream" and out.get("name") == "stderr":
+            parts.append(out.get("text", ""))
+        elif out.get("output_type") == "error":
+            parts.append(f"{out.get('ename', '')}: {out.get('evalue', '')}\n" + "\n".join(out.get("traceback", [])))
+    return "".join(parts).strip() or "(the kernel reported an error without text)"
+
+
+def execute(nb: Any, cwd: str, timeout: int) -> dict[str, Any]:
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    client = NotebookClient(
+        nb,
+        kernel_name=nb.metadata.get("kernelspec", {}).get("name", "tslab"),
+        timeout=timeout,
+        resources={"metadata": {"path": cwd}},
+        allow_errors=False,
+        record_timing=True,
+    )
+    summary: dict[str, Any] = {"ok": True, "cells": [], "error": None}
+    started = time.time()
+    with client.setup_kernel():
+        summary["kernel_seconds"] = round(time.time() - started, 3)
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type != "code":
+                continue
+            t0 = time.time()
+            try:
+                client.execute_cell(cell, index)
+            except (CellExecutionError, CellTimeoutError, DeadKernelError) as e:
+                text = error_text(cell)
+                if isinstance(e, CellTimeoutError):
+                    text = f"the cell ran longer than {timeout} s (raise --timeout)\n{text}"
+                elif isinstance(e, DeadKernelError):
+                    text = f"the kernel died: {e}\n{text}"
+                summary["ok"] = False
+                summary["error"] = {"index": index, "source": cell.source, "text": text}
+                summary["cells"].append({"index": index, "seconds": round(time.time() - t0, 3)})
+                break
+            summary["cells"].append({"index": index, "seconds": round(time.time() - t0, 3)})
+    return summary
+
+
+def export_html(nb: Any) -> str:
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="lab")
+    body, _ = exporter.from_notebook_node(nb)
+    # Offline: drop scripts and styles fetched from the network (MathJax, require.js CDNs); the charts' own plotly
+    # copy is inlined by the first chart of the notebook (lib/src/plots.ts), exactly once.
+    body = re.sub(r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>", "", body)
+    body = re.sub(r"<link[^>]*\bhref=\"https?://[^\"]*\"[^>]*>", "", body)
+    return body
+
+
+def main(argv: list[str] | None = None) -> int:
+    import nbformat
+
+    parser = argparse.ArgumentParser(prog="python -m distill_runtime.nbexec")
+    parser.add_argument("--in", dest="inp", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--html", required=True)
+    parser.add_argument("--cwd", required=True)
+    parser.add_argument("--timeout", type=int, default=3600)
+    args = parser.parse_args(argv)
+
+    nb = nbformat.read(args.inp, as_version=4)
+    summary = execute(nb, args.cwd, args.timeout)
+    secrets = secret_values()
+    nb = nbformat.from_dict(redact(nb, secrets))
+    # Timing metadata differs run to run; the runner keeps seconds per cell in run.json instead.
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+    Path(args.out).write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
+    Path(args.html).write_text(export_html(nb), encoding="utf-8")
+    print(json.dumps(redact(summary, secrets)))
+    sys.stdout.flush()
+    return 0 if summary["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
