@@ -2,6 +2,7 @@
 //   import { data, task, teacher } from "@distill/lib";
 export * as paths from "./paths";
 export * as data from "./data";
+export * as dataset from "./dataset";
 export * as task from "./task";
 export * as store from "./store";
 export * as teacher from "./teacher";
@@ -12,3 +13,4 @@ export * as cost from "./cost";
 export * as plots from "./plots";
 export * as progress from "./progress";
 export * as report from "./report";
+export * as notebook from "./notebook";
