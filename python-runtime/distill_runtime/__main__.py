@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 import traceback
+from types import FrameType
 
 from .errors import JobError
 from .events import emit
 
-JOBS = {"train": "train", "merge": "merge", "infer": "infer", "export": "export"}
+JOBS = {"train": "train", "merge": "merge", "infer": "infer", "export": "export", "tokens": "tokens"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,6 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("job", choices=sorted(JOBS))
     parser.add_argument("--config", required=True, help="path to the job's JSON config")
     args = parser.parse_args(argv)
+    # SIGTERM (the TS side's cancel) takes the same path as Ctrl-C: a `cancelled` error event and exit 130, instead of
+    # dying silently. Checkpoints are written atomically, so an interrupt never leaves a half-written one.
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         module = importlib.import_module(f".{JOBS[args.job]}", __package__)
         module.run_from_file(args.config)
@@ -33,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
         emit("error", kind=kind, message=f"{type(e).__name__}: {e}", hint=hint)
         return 1
     return 0
+
+
+def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def classify_exception(e: BaseException) -> tuple[str, str | None]:
