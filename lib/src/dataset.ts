@@ -196,3 +196,17 @@ export function validateFineTuneFile(file: string): { examples: number; errors: 
   if (lines.length < 10) warnings.push(`${path.basename(file)} has ${lines.length} examples; OpenAI fine-tuning needs at least 10`);
   return { examples: lines.length, errors, warnings };
 }
+
+/** How often the teacher said each value, per field (successful rows only): the label balance chart's data. */
+export function labelBalance(task: Task, rows: { labels: Labels | null }[]): { field: string; counts: Record<string, number>; rateTrue: number | null }[] {
+  const labeled = rows.filter((r) => r.labels);
+  return task.fields.map((f) => {
+    const counts: Record<string, number> = {};
+    for (const r of labeled) {
+      const v = String(r.labels![f.name]);
+      counts[v] = (counts[v] ?? 0) + 1;
+    }
+    const rateTrue = f.type === "boolean" && labeled.length ? (counts["true"] ?? 0) / labeled.length : null;
+    return { field: f.name, counts, rateTrue };
+  });
+}

@@ -14,3 +14,4 @@ export * as plots from "./plots";
 export * as progress from "./progress";
 export * as report from "./report";
 export * as notebook from "./notebook";
+export * as pipeline from "./pipeline";

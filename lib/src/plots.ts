@@ -55,12 +55,10 @@ function ensurePlotly(): void {
   if (tryDisplay(plotlyLibHtml())) plotlyShown = true;
 }
 
-/** Show a figure in the notebook; returns its HTML (also when there is no kernel). */
-export function show(fig: Figure): string {
+/** Show a figure in the notebook (nothing outside a kernel). Returns nothing, so tslab echoes nothing. */
+export function show(fig: Figure): void {
   ensurePlotly();
-  const html = figureHtml(fig, `distill-plot-${nextId++}`);
-  tryDisplay(html);
-  return html;
+  tryDisplay(figureHtml(fig, `distill-plot-${nextId++}`));
 }
 
 /** A chart that redraws in place (one output, updated): for live training curves. */
@@ -128,13 +126,15 @@ function formatCell(v: unknown): string {
   return String(v);
 }
 
+const TD = "text-align:left;vertical-align:top;padding:2px 8px;border-bottom:1px solid #eee";
+
 /** An HTML table of plain rows (columns from the first row unless given); long text cells are clipped with a tooltip. */
 export function tableHtml(rows: Record<string, unknown>[], o: { columns?: string[]; caption?: string; maxChars?: number } = {}): string {
   const columns = o.columns ?? Object.keys(rows[0] ?? {});
   const max = o.maxChars ?? 160;
   const cell = (v: unknown): string => {
     const s = formatCell(v);
-    return s.length > max ? `<td title="${esc(s)}">${esc(s.slice(0, max))}…</td>` : `<td>${esc(s).replace(/\n/g, "<br>")}</td>`;
+    return s.length > max ? `<td style="${TD}" title="${esc(s)}">${esc(s.slice(0, max))}…</td>` : `<td style="${TD}">${esc(s).replace(/\n/g, "<br>")}</td>`;
   };
   return (
     `<table class="distill-table" style="border-collapse:collapse;font-size:13px">` +
@@ -144,12 +144,30 @@ export function tableHtml(rows: Record<string, unknown>[], o: { columns?: string
   );
 }
 
-export function table(rows: Record<string, unknown>[], o: { columns?: string[]; caption?: string; maxChars?: number } = {}): string {
-  const html = tableHtml(rows, o);
-  tryDisplay(html);
-  return html;
+export function table(rows: Record<string, unknown>[], o: { columns?: string[]; caption?: string; maxChars?: number } = {}): void {
+  tryDisplay(tableHtml(rows, o));
 }
 
 export function html(s: string): void {
   tryDisplay(s);
+}
+
+/**
+ * A danfojs DataFrame (or plain rows, turned into one) shown as an HTML table. danfojs-node is loaded lazily: it
+ * pulls in tfjs, which costs a second or two, and only notebooks need it.
+ */
+export function dataframe(input: Record<string, unknown>[] | { columns: string[]; values: unknown[][] }, o: { caption?: string; maxChars?: number; head?: number } = {}): void {
+  let df = input as { columns: string[]; values: unknown[][]; head?(n: number): unknown };
+  if (Array.isArray(input)) {
+    const dfd = require("danfojs-node") as { DataFrame: new (rows: Record<string, unknown>[]) => typeof df };
+    df = new dfd.DataFrame(input);
+  }
+  const values = o.head ? df.values.slice(0, o.head) : df.values;
+  const rows = values.map((v) => Object.fromEntries(df.columns.map((c, i) => [c, (v as unknown[])[i]])));
+  table(rows, { columns: df.columns, caption: o.caption, maxChars: o.maxChars });
+}
+
+/** Pretty-printed JSON in a collapsible block (for schemas and configs). */
+export function json(value: unknown, summary = "JSON"): void {
+  tryDisplay(`<details><summary>${esc(summary)}</summary><pre style="font-size:12px">${esc(JSON.stringify(value, null, 2))}</pre></details>`);
 }

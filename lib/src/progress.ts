@@ -1,3 +1,5 @@
+import * as fs from "node:fs";
+
 // Progress for long steps. Producers (teacher, runtime, cost) call an `onProgress(state)` callback; the notebook
 // side renders it (one updating output in Jupyter, a line on stderr in a terminal).
 
@@ -73,7 +75,10 @@ export function bar(label: string, o: { terminalEveryMs?: number; notebookEveryM
     }
     if (stream && (finished || now - lastTerminal >= (o.terminalEveryMs ?? 5000))) {
       lastTerminal = now;
-      stream.write(`${text}\n`);
+      // Inside a kernel, process.stderr is captured into the cell's output; the terminal that runs the notebook
+      // (npm start, the runner) is the kernel's real file descriptor 2.
+      if (display && stream === process.stderr) fs.writeSync(2, `${text}\n`);
+      else stream.write(`${text}\n`);
     }
   }) as OnProgress & { last: ProgressState | null };
   Object.defineProperty(fn, "last", { get: () => last });
