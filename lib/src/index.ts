@@ -8,6 +8,7 @@ export * as store from "./store";
 export * as teacher from "./teacher";
 export * as tokens from "./tokens";
 export * as runtime from "./runtime";
+export * as infer from "./infer";
 export * as evaluate from "./evaluate";
 export * as cost from "./cost";
 export * as plots from "./plots";
