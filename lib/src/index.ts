@@ -8,7 +8,8 @@ export * as store from "./store";
 export * as teacher from "./teacher";
 export * as tokens from "./tokens";
 export * as runtime from "./runtime";
-export * as infer from "./infer";
+// Not "infer": that is a TypeScript keyword in type position, and tslab then cannot name infer.X types across cells.
+export * as inference from "./infer";
 export * as evaluate from "./evaluate";
 export * as cost from "./cost";
 export * as plots from "./plots";

@@ -95,7 +95,24 @@ export const InferMetricsSchema = z.looseObject({
   max_new_tokens: z.int(),
   batch_size: z.int(),
 });
-export type InferMetrics = z.infer<typeof InferMetricsSchema>;
+/** Spelled out instead of z.infer: tslab's TypeScript 5.0 cannot carry zod 4's looseObject type from one notebook
+ *  cell to the next (it becomes "(Missing)"). The schema above validates; this names the shape. */
+export interface InferMetrics {
+  records: number;
+  records_per_s: number;
+  tokens_per_s: number;
+  input_tokens: number;
+  output_tokens: number;
+  parse_failures: number;
+  parse_failure_rate: number;
+  generation_s: number;
+  runtime_s: number;
+  engine: "transformers" | "vllm";
+  device: string;
+  max_new_tokens: number;
+  batch_size: number;
+  [extra: string]: unknown;
+}
 
 export interface InferOptions {
   onEvent?: (event: JobEvent) => void;

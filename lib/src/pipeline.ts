@@ -1,8 +1,20 @@
 // What the four notebooks share: the layout of a pipeline's work folder (each notebook reads what the one before
 // wrote) and the translation of notebook parameters into library configs. Notebook cells stay one-liners.
+import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
+import type { Prices } from "./cost";
+import { sampleRecords } from "./data";
+import { readLabeled, type LabeledRow } from "./dataset";
+import { agreementByGroup, disagreements, evaluateAgreement, type Evaluation } from "./evaluate";
+import { readPredictions, studentRows, type Prediction } from "./infer";
 import * as paths from "./paths";
-import { teacherFromEnv, type TeacherConfig, type TeacherMode } from "./teacher";
+import { bar, heatmap, html, lines, live, type Figure } from "./plots";
+import { bar as bar_ } from "./progress";
+import { runJob, type EvalEvent, type JobEvent, type StartEvent, type StepEvent } from "./runtime";
+import { AnswerStore } from "./store";
+import { studentPrompt, studentTarget, type Labels, type Task } from "./task";
+import { labelRecords, teacherFromEnv, type TeacherConfig, type TeacherMode } from "./teacher";
 
 export interface Workspace {
   dir: string;
@@ -59,4 +71,173 @@ export function teacherConfig(p: TeacherParameters): TeacherConfig {
 /** A short name for a teacher (the GGUF file name for the local model, never a machine path). */
 export function teacherName(config: TeacherConfig): string {
   return config.provider === "local" ? `local:${path.basename(config.model, ".gguf")}` : config.model;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Notebook 2: training curves, examples, token lengths
+
+/** Live loss / eval-loss chart fed by train events: one chart output, redrawn in place (at most twice a second). */
+export function trainingCurves(title = "Training loss"): { onEvent(e: JobEvent): void; readonly start: StartEvent | null; readonly steps: StepEvent[]; readonly evals: EvalEvent[] } {
+  const steps: StepEvent[] = [];
+  const evals: EvalEvent[] = [];
+  let start: StartEvent | null = null;
+  const figure = (): Figure =>
+    lines(
+      [
+        { name: "train loss", x: steps.map((s) => s.step), y: steps.map((s) => s.loss), mode: "lines" },
+        { name: "eval loss", x: evals.map((e) => e.step), y: evals.map((e) => e.eval_loss), mode: "lines+markers" },
+      ],
+      { title, xTitle: "step", yTitle: "loss" },
+    );
+  const chart = live(figure());
+  let last = 0;
+  return {
+    onEvent(e: JobEvent) {
+      if (e.event === "start") start = e;
+      else if (e.event === "step") steps.push(e);
+      else if (e.event === "eval") evals.push(e);
+      else if (e.event !== "done") return;
+      const now = Date.now();
+      if (e.event === "done" || e.event === "eval" || now - last > 500) {
+        last = now;
+        chart.update(figure());
+      }
+    },
+    get start() {
+      return start;
+    },
+    steps,
+    evals,
+  };
+}
+
+const escapeHtml = (s: string): string => s.replace(/[&<>]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;" })[c]!);
+
+/**
+ * The first n training examples as the student sees them: the prompt (greyed: masked, label -100, no loss) and the
+ * target the loss is computed on (bold), rendered by the same functions training uses.
+ */
+export function showExamples(task: Task, trainFile: string, n = 2): void {
+  const lines = fs.readFileSync(trainFile, "utf8").split("\n").filter(Boolean).slice(0, n);
+  const blocks = lines.map((line) => {
+    const ex = JSON.parse(line) as { messages: { role: string; content?: string; tool_calls?: { function: { arguments: string } }[] }[] };
+    const user = ex.messages.filter((m) => m.role === "user").pop()?.content ?? "";
+    const answer = ex.messages.find((m) => m.role === "assistant");
+    const labels = JSON.parse(answer?.content ?? answer?.tool_calls?.[0].function.arguments ?? "{}") as Labels;
+    return (
+      `<pre style="white-space:pre-wrap;font-size:12px;border:1px solid #ddd;padding:6px">` +
+      `<span style="color:#999" title="prompt: masked (label -100)">${escapeHtml(studentPrompt(task, user))}</span>` +
+      `<b style="color:#063" title="target: trained on">${escapeHtml(studentTarget(task, labels))}</b><span style="color:#999">&lt;eos&gt;</span></pre>`
+    );
+  });
+  html(`<div><p style="font-size:12px">Grey: the prompt (masked, no loss). Green: the target the loss is computed on.</p>${blocks.join("")}</div>`);
+}
+
+/** The student's own token counts (prompt, target + EOS) per line of a JSONL file, through python-runtime. */
+export async function studentTokenLengths(model: string, taskName: string, inputFile: string, limit?: number): Promise<{ prompt: number[]; target: number[] }> {
+  const out = path.join(os.tmpdir(), `distill-tokens-${process.pid}-${Date.now()}.json`);
+  await runJob("tokens", { model, task_file: taskName, input_file: inputFile, output_file: out, ...(limit ? { limit } : {}) });
+  const data = JSON.parse(fs.readFileSync(out, "utf8")) as { prompt_tokens: number[]; target_tokens: number[] };
+  fs.rmSync(out, { force: true });
+  return { prompt: data.prompt_tokens, target: data.target_tokens };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Notebook 3: evaluation against the teacher
+
+/** The test rows in test.jsonl's order (infer output joins back by index) with the teacher's labels. */
+export function testSet(ws: Workspace): LabeledRow[] {
+  return readLabeled(ws.labeled).filter((r) => r.split === "test" && r.labels);
+}
+
+/** The model the student runs as: the merged folder when notebook 2 wrote one, else base + adapter. */
+export function studentModel(ws: Workspace, baseModel: string): { model: string | null; merged_dir: string | null; adapter_dir: string | null } {
+  if (fs.existsSync(path.join(ws.merged, "config.json"))) return { model: null, merged_dir: ws.merged, adapter_dir: null };
+  if (fs.existsSync(ws.adapter)) return { model: baseModel, merged_dir: null, adapter_dir: ws.adapter };
+  throw new Error(`no fine-tuned student in ${ws.student}: run notebook 2-fine-tune first (same workDir)`);
+}
+
+/** Join the predictions file (infer over test.jsonl) back to the test rows by index, and evaluate. */
+export function evaluateStudent(task: Task, rows: LabeledRow[], predictionsFile: string, seed = 0): Evaluation {
+  const predictions: Prediction[] = readPredictions(predictionsFile);
+  const teacherRows = rows.map((r) => ({ id: r.id, labels: r.labels! }));
+  return evaluateAgreement(task, teacherRows, studentRows(predictions, rows.map((r) => r.id)), { seed });
+}
+
+/** Per-field agreement with bootstrap 95% intervals, and the kappa beside each bar. */
+export function perFieldFigure(evaluation: Evaluation, title = "Agreement with the teacher, per field"): Figure {
+  const f = evaluation.perField;
+  return bar(f.map((x) => x.field), f.map((x) => x.agreement), {
+    title,
+    yTitle: "agreement (95% CI)",
+    yRange: [0, 1.1],
+    errorLow: f.map((x) => x.ci?.low ?? x.agreement),
+    errorHigh: f.map((x) => x.ci?.high ?? x.agreement),
+    text: f.map((x) => (x.kappa.value === null ? "κ n/a" : `κ ${x.kappa.value.toFixed(2)}`)),
+  });
+}
+
+export function confusionFigures(evaluation: Evaluation): Figure[] {
+  return evaluation.perField.map((f) => {
+    const z = f.confusion.counts.map((row, i) => [...row, f.confusion.noAnswer[i]]);
+    return heatmap(z, [...f.confusion.classes.map((c) => `student ${c}`), "no answer"], f.confusion.classes.map((c) => `teacher ${c}`), { title: f.field });
+  });
+}
+
+export function byGroupFigure(evaluation: Evaluation, rows: LabeledRow[]): Figure {
+  const groups = agreementByGroup(evaluation, rows);
+  return bar(groups.map((g) => `${g.group} (${g.records})`), groups.map((g) => g.agreement), {
+    title: "Agreement by source book (held-out books)",
+    yTitle: "agreement",
+    yRange: [0, 1.1],
+    errorLow: groups.map((g) => g.ci?.low ?? g.agreement),
+    errorHigh: groups.map((g) => g.ci?.high ?? g.agreement),
+  });
+}
+
+/** Disagreements as flat rows for a danfojs table: text, the differing fields, both labels. */
+export function disagreementRows(task: Task, rows: LabeledRow[], evaluation: Evaluation, o: { field?: string; limit?: number; seed?: number } = {}): Record<string, string>[] {
+  return disagreements(task, rows, evaluation, o).map((d) => ({
+    id: d.id,
+    fields: d.fields.join(", "),
+    teacher: d.fields.map((f) => `${f}=${String(d.teacher[f])}`).join(" "),
+    student: d.student ? d.fields.map((f) => `${f}=${String(d.student![f])}`).join(" ") : `unparseable: ${d.error ?? ""}`,
+    text: d.text,
+  }));
+}
+
+/** A baseline: the same test set labeled by another API model through the teacher (stored, budgeted like labeling). */
+export async function baseline(task: Task, ws: Workspace, rows: LabeledRow[], model: string, o: { budgetUsd: number; prices: Prices; concurrency: number }): Promise<{ name: string; evaluation: Evaluation | null; note: string }> {
+  if (!process.env.OPENAI_API_KEY && !process.env.OPENAI_BASE_URL) return { name: model, evaluation: null, note: "skipped: set OPENAI_API_KEY (or OPENAI_BASE_URL) to compare with this model" };
+  const config = teacherConfig({ provider: "openai", model, mode: "tool", concurrency: o.concurrency, budgetUsd: o.budgetUsd });
+  const answers = AnswerStore.open(ws.store);
+  const run = await labelRecords(task, rows.map((r) => ({ id: r.id, text: r.text, group: r.group, title: r.title })), config, { store: answers, prices: o.prices, onProgress: bar_(`baseline ${model}`) });
+  const student = run.results.map((r) => ({ id: r.id, labels: r.status === "ok" ? (r.labels ?? null) : null, error: r.error ?? null }));
+  const evaluation = evaluateAgreement(task, rows.map((r) => ({ id: r.id, labels: r.labels! })), student);
+  return { name: model, evaluation, note: `${run.totals.failed} failed, $${run.totals.costUsd.toFixed(4)}` };
+}
+
+/** Evaluation summary kept in the workspace for notebook 4 (agreement per option for the Pareto plot). */
+export function saveEvaluation(ws: Workspace, rows: { name: string; agreement: number; kappa: number | null }[]): void {
+  fs.writeFileSync(path.join(ws.dir, "evaluation.json"), JSON.stringify(rows, null, 2) + "\n");
+}
+
+export function loadEvaluation(ws: Workspace): { name: string; agreement: number; kappa: number | null }[] {
+  const f = path.join(ws.dir, "evaluation.json");
+  return fs.existsSync(f) ? (JSON.parse(fs.readFileSync(f, "utf8")) as { name: string; agreement: number; kappa: number | null }[]) : [];
+}
+
+export function meanKappa(evaluation: Evaluation): number | null {
+  const ks = evaluation.perField.map((f) => f.kappa.value).filter((k): k is number => k !== null);
+  return ks.length ? ks.reduce((a, b) => a + b, 0) / ks.length : null;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Notebook 4: throughput over corpus records
+
+/** Write n corpus records as {id, text} JSONL (the infer job's corpus input). */
+export async function writeCorpusSample(corpus: string | string[], n: number, seed: number, file: string): Promise<number> {
+  const { records } = await sampleRecords(corpus, { n, seed, dedupe: false });
+  fs.writeFileSync(file, records.map((r) => JSON.stringify({ id: r.id, text: r.text })).join("\n") + "\n");
+  return records.length;
 }
