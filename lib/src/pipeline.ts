@@ -4,17 +4,19 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { Prices } from "./cost";
-import { sampleRecords } from "./data";
+import { readRecords, sampleRecords } from "./data";
 import { readLabeled, type LabeledRow } from "./dataset";
 import { agreementByGroup, disagreements, evaluateAgreement, type Evaluation } from "./evaluate";
-import { readPredictions, studentRows, type Prediction } from "./infer";
+import { infer, inferConfig, readPredictions, studentRows, type Prediction } from "./infer";
+import { hardware } from "./notebook";
 import * as paths from "./paths";
 import { bar, heatmap, html, lines, live, type Figure } from "./plots";
-import { bar as bar_ } from "./progress";
+import { bar as bar_, type OnProgress } from "./progress";
 import { runJob, type EvalEvent, type JobEvent, type StartEvent, type StepEvent } from "./runtime";
 import { AnswerStore } from "./store";
-import { studentPrompt, studentTarget, type Labels, type Task } from "./task";
-import { labelRecords, teacherFromEnv, type TeacherConfig, type TeacherMode } from "./teacher";
+import { studentPrompt, studentTarget, teacherMessages, toolDefinition, type Labels, type Task } from "./task";
+import { cachedCounter, corpusTokenStats, encodingForModel, estimateChatTokens, type ChatMessage, type TokenStats } from "./tokens";
+import { estimateLabelingCost, labelRecords, teacherFromEnv, type TeacherConfig, type TeacherMode } from "./teacher";
 
 export interface Workspace {
   dir: string;
@@ -240,4 +242,94 @@ export async function writeCorpusSample(corpus: string | string[], n: number, se
   const { records } = await sampleRecords(corpus, { n, seed, dedupe: false });
   fs.writeFileSync(file, records.map((r) => JSON.stringify({ id: r.id, text: r.text })).join("\n") + "\n");
   return records.length;
+}
+
+export interface ApiTokens {
+  /** Average input and output tokens per record, per API model (its own encoding). */
+  byModel: Record<string, { input: number; output: number }>;
+  /** Input-token statistics per encoding over the sample. */
+  stats: Record<string, TokenStats>;
+  records: number;
+}
+
+/**
+ * Tokens per labeling request with each model's real tokenizer: the teacher's messages and forced function counted
+ * as OpenAI bills them (input), and the expected answer (output, from the schema, as the labeling estimate does).
+ * Streams the corpus; `sample` > 0 counts a seeded sample instead of every record.
+ */
+export async function apiTokens(task: Task, corpus: string | string[], models: string[], o: { sample: number; seed: number; prices: Prices; onProgress?: OnProgress }): Promise<ApiTokens> {
+  const byEncoding = new Map<string, string>();
+  for (const m of models) if (!byEncoding.has(encodingForModel(m))) byEncoding.set(encodingForModel(m), m);
+  const tools = [toolDefinition(task)];
+  const records = o.sample > 0 ? (await sampleRecords(corpus, { n: o.sample, seed: o.seed, dedupe: false })).records : null;
+  const stats: Record<string, TokenStats> = {};
+  for (const [encoding, model] of byEncoding) {
+    const count = cachedCounter((text: string) => estimateChatTokens(model, teacherMessages(task, text) as ChatMessage[], tools));
+    stats[encoding] = await corpusTokenStats(records ?? readRecords(corpus), count, { onProgress: o.onProgress });
+  }
+  const byModel: ApiTokens["byModel"] = {};
+  for (const m of models) {
+    const probe = await estimateLabelingCost(task, [{ id: "probe", text: "x", group: "", title: "" }], { provider: "openai", model: m }, o.prices);
+    byModel[m] = { input: stats[encodingForModel(m)].mean, output: probe.perRecord.outputTokens };
+  }
+  return { byModel, stats, records: stats[encodingForModel(models[0])].count };
+}
+
+/** Student throughput measured here: infer over n corpus records (not the test set: the corpus is the real job). */
+export async function measureThroughput(ws: Workspace, student: ReturnType<typeof studentModel>, o: { corpus: string | string[]; n: number; seed: number; taskName: string; batchSize: number; engine: string; onProgress?: OnProgress }): Promise<{ recordsPerSecond: number; tokensPerSecond: number; hardware: string; records: number; inputTokens: number; outputTokens: number; engine: string }> {
+  paths.ensureDir(ws.throughput);
+  const input = path.join(ws.throughput, "corpus-sample.jsonl");
+  await writeCorpusSample(o.corpus, o.n, o.seed, input);
+  const r = await infer(inferConfig({ ...student, task_file: o.taskName, input_file: input, output_file: path.join(ws.throughput, "predictions.jsonl"), batch_size: o.batchSize, engine: o.engine as "auto" }), { onProgress: o.onProgress });
+  const hw = hardware();
+  return {
+    recordsPerSecond: r.metrics.records_per_s,
+    tokensPerSecond: r.metrics.tokens_per_s,
+    hardware: r.metrics.device.startsWith("cuda") && hw.gpu ? hw.gpu : `${hw.cpu} (${hw.cores} cores, CPU)`,
+    records: r.metrics.records,
+    inputTokens: r.metrics.input_tokens / Math.max(1, r.metrics.records),
+    outputTokens: r.metrics.output_tokens / Math.max(1, r.metrics.records),
+    engine: r.metrics.engine,
+  };
+}
+
+/** Total cost against number of records: API (per record) vs the student (labeling + training once, then per record). */
+export function breakEvenFigure(o: { api: { name: string; usdPerRecord: number }[]; student: { usdPerRecord: number; fixedUsd: number }; maxRecords: number }): Figure {
+  const xs = Array.from({ length: 60 }, (_, i) => Math.round(10 ** ((i / 59) * Math.log10(o.maxRecords))));
+  return lines(
+    [
+      ...o.api.map((a) => ({ name: a.name, x: xs, y: xs.map((n) => n * a.usdPerRecord), mode: "lines" })),
+      { name: "student (labeling + training + inference)", x: xs, y: xs.map((n) => o.student.fixedUsd + n * o.student.usdPerRecord), mode: "lines" },
+    ],
+    { title: "Total cost by number of records", xTitle: "records", yTitle: "USD", logX: true, logY: true },
+  );
+}
+
+/** Notebook 2 keeps its training metrics in the workspace, for the break-even in notebook 4. */
+export function saveTraining(ws: Workspace, metrics: { runtime_s: number; steps: number; tokens_seen: number }, device: string | undefined): void {
+  paths.ensureDir(ws.student);
+  fs.writeFileSync(path.join(ws.student, "training.json"), JSON.stringify({ ...metrics, device: device ?? null }, null, 2) + "\n");
+}
+
+/**
+ * What the student costs once, before it labels anything: the labeled sample priced at the teacher's rate (what a
+ * real teacher would charge for it, even when this run used the free local one), plus the training time at a GPU rate.
+ */
+export function fixedCosts(ws: Workspace, teacherUsdPerRecord: number, gpu: { usd_per_hour: number; gpu: string } | undefined): { labeling: number; training: number; total: number; labeledRecords: number; trainingHours: number; note: string } {
+  const labeledRecords = fs.existsSync(ws.labeled) ? readLabeled(ws.labeled).filter((r) => r.status === "ok").length : 0;
+  const trainFile = path.join(ws.student, "training.json");
+  const trained = fs.existsSync(trainFile) ? (JSON.parse(fs.readFileSync(trainFile, "utf8")) as { runtime_s: number; device: string | null }) : null;
+  const trainingHours = (trained?.runtime_s ?? 0) / 3600;
+  const labeling = labeledRecords * teacherUsdPerRecord;
+  const training = trainingHours * (gpu?.usd_per_hour ?? 0);
+  const note = `${labeledRecords} labeled records at the teacher's price; ${(trainingHours * 60).toFixed(1)} min of training (on ${trained?.device ?? "?"}) at ${gpu ? `$${gpu.usd_per_hour}/h (${gpu.gpu})` : "$0"}`;
+  return { labeling, training, total: labeling + training, labeledRecords, trainingHours, note };
+}
+
+/** Agreement (notebook 3) against corpus cost (the cost table) for every option measured in both. */
+export function paretoPoints(agreements: { name: string; agreement: number }[], table: { option: string; kind: string; usdPerCorpus: number }[]): { name: string; x: number; y: number }[] {
+  return agreements.flatMap((a) => {
+    const row = a.name === "student" ? table.find((r) => r.kind === "student") : table.find((r) => r.option === a.name && r.kind === "api");
+    return row ? [{ name: a.name === "student" ? `student (${row.option})` : a.name, x: row.usdPerCorpus, y: a.agreement }] : [];
+  });
 }
