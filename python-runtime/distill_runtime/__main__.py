@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 import traceback
@@ -23,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM (the TS side's cancel) takes the same path as Ctrl-C: a `cancelled` error event and exit 130, instead of
     # dying silently. Checkpoints are written atomically, so an interrupt never leaves a half-written one.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    if not _exit_with_parent():
+        return 130
     try:
         module = importlib.import_module(f".{JOBS[args.job]}", __package__)
         module.run_from_file(args.config)
@@ -38,6 +41,19 @@ def main(argv: list[str] | None = None) -> int:
         emit("error", kind=kind, message=f"{type(e).__name__}: {e}", hint=hint)
         return 1
     return 0
+
+
+def _exit_with_parent() -> bool:
+    """When DISTILL_EXIT_WITH_PARENT names our parent's pid (lib/src/runtime.ts sets it), ask Linux for SIGTERM when
+    that parent dies: a killed notebook kernel must not leave a training job running. False if it is already gone."""
+    parent = os.environ.get("DISTILL_EXIT_WITH_PARENT")
+    if not parent or not sys.platform.startswith("linux"):
+        return True
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    return os.getppid() == int(parent)
 
 
 def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:

@@ -1,0 +1,569 @@
+"""train job: LoRA / QLoRA fine-tuning of a causal LM on teacher-labeled examples, in one readable loop.
+
+Why a hand-written loop (nanoGPT / torchtune style) rather than HF Trainer or TRL: the whole job is ~one screen of
+logic and each thing this project needs is explicit here instead of configured through callbacks:
+- packing without attention across examples: examples are concatenated into rows with position_ids restarting at
+  0 for each; with the 2D attention mask left out, transformers (>= 4.5x, here 5.23) turns those position_ids into a
+  block-diagonal causal mask for sdpa/eager, and flash-attention-2 uses them as varlen boundaries (one flat row);
+- loss on the target only, normalised by the number of target tokens in the whole optimizer step (not per micro-batch),
+  and logits computed only where there is a target (the prompt is ~90% of the tokens; the lm_head is not);
+- the event stream (events.py), checkpoints that resume at the exact step with the exact data order and RNG, a NaN
+  guard, and prompt SIGTERM/SIGINT handling (KeyboardInterrupt; checkpoints are written atomically).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import random
+import resource
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import TrainConfig, load_train_config, read_config_file
+from .errors import JobError
+from .events import emit, log
+from .model import device_and_dtype, load_model_and_tokenizer
+from .task import (
+    Example,
+    encode_prompt,
+    encode_target,
+    load_task,
+    read_examples,
+    render_prompt,
+    render_target,
+    resolve_path,
+)
+
+# OpenMP's default spin-waiting makes every op ~20x slower when the cores are shared with other work (measured on 2
+# cores); passive waiting costs nothing measurable otherwise. Set before torch is imported (the imports are lazy).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+IGNORE_INDEX = -100
+KEEP_CHECKPOINTS = 2
+
+
+def run_from_file(path: str) -> None:
+    config = load_train_config(read_config_file(path), source=path)
+    train(config)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Data: tokenized examples -> rows (packed or not) -> micro-batches
+
+
+@dataclass(frozen=True)
+class Tokenized:
+    input_ids: list[int]
+    n_prompt: int  # the first n_prompt ids are the prompt: labelled IGNORE_INDEX
+
+
+def tokenize_example(tokenizer: Any, task: Any, example: Example) -> Tokenized:
+    """Prompt and target tokenized separately, then concatenated: the prompt ids are exactly what inference feeds."""
+    assert example.labels is not None
+    prompt_ids = encode_prompt(tokenizer, render_prompt(task, example.text))
+    target_ids = encode_target(tokenizer, render_target(task, example.labels))
+    return Tokenized(prompt_ids + target_ids, len(prompt_ids))
+
+
+def labels_for(example: Tokenized) -> list[int]:
+    return [IGNORE_INDEX] * example.n_prompt + example.input_ids[example.n_prompt :]
+
+
+def pack_rows(lengths: list[int], max_len: int) -> list[list[int]]:
+    """Best-fit decreasing bin packing: example indices grouped into rows of at most max_len tokens."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    rows: list[list[int]] = []
+    free: list[int] = []  # free space per row
+    for i in order:
+        best = -1
+        for r, space in enumerate(free):  # rows are few (n / examples-per-row); a linear scan is fast enough
+            if lengths[i] <= space and (best < 0 or space < free[best]):
+                best = r
+        if best < 0:
+            rows.append([i])
+            free.append(max_len - lengths[i])
+        else:
+            rows[best].append(i)
+            free[best] -= lengths[i]
+    return rows
+
+
+def plan_micro_batches(lengths: list[int], config: TrainConfig, *, one_flat_row: bool) -> list[list[list[int]]]:
+    """Micro-batches of rows of example indices. Packing: rows are packed to max_seq_len. No packing: one example per
+    row, rows of similar length batched together (length-grouped) so little padding is computed."""
+    if config.packing:
+        rows = pack_rows(lengths, config.max_seq_len)
+        rows.sort(key=lambda row: -sum(lengths[i] for i in row))
+    else:
+        rows = [[i] for i in sorted(range(len(lengths)), key=lambda i: -lengths[i])]
+    size = config.micro_batch_size
+    batches = [rows[k : k + size] for k in range(0, len(rows), size)]
+    if one_flat_row:  # flash-attention varlen: the whole micro-batch is one row, no padding at all
+        batches = [[[i for row in batch for i in row]] for batch in batches]
+    return batches
+
+
+def computed_tokens(batch: list[list[int]], lengths: list[int]) -> int:
+    return len(batch) * max(sum(lengths[i] for i in row) for row in batch)
+
+
+def collate(batch: list[list[int]], examples: list[Tokenized], pad_id: int) -> dict[str, Any]:
+    """input_ids, labels, position_ids of shape [rows, longest row]. Positions restart at 0 for every example and for
+    the padding, which is what makes attention block-diagonal (see the module comment)."""
+    import torch
+
+    rows_ids, rows_labels, rows_pos = [], [], []
+    for row in batch:
+        ids: list[int] = []
+        labels: list[int] = []
+        pos: list[int] = []
+        for i in row:
+            ids += examples[i].input_ids
+            labels += labels_for(examples[i])
+            pos += list(range(len(examples[i].input_ids)))
+        rows_ids.append(ids)
+        rows_labels.append(labels)
+        rows_pos.append(pos)
+    width = max(len(r) for r in rows_ids)
+    for ids, labels, pos in zip(rows_ids, rows_labels, rows_pos, strict=True):
+        pad = width - len(ids)
+        ids += [pad_id] * pad
+        labels += [IGNORE_INDEX] * pad
+        pos += list(range(pad))
+    return {
+        "input_ids": torch.tensor(rows_ids),
+        "labels": torch.tensor(rows_labels),
+        "position_ids": torch.tensor(rows_pos),
+    }
+
+
+def split_eval(
+    examples: list[Example], fraction: float, max_examples: int, seed: int
+) -> tuple[list[Example], list[Example]]:
+    """Hold out a seeded random fraction of the examples for eval (at least one, at most max_examples)."""
+    if fraction <= 0 or len(examples) < 2:
+        return examples, []
+    order = list(range(len(examples)))
+    random.Random(seed).shuffle(order)
+    n_eval = min(len(examples) - 1, max_examples, max(1, round(len(examples) * fraction)))
+    held = set(order[:n_eval])
+    return [e for i, e in enumerate(examples) if i not in held], [e for i, e in enumerate(examples) if i in held]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Loss
+
+
+def target_loss_sum(model: Any, batch: dict[str, Any]) -> tuple[Any, int]:
+    """Sum of cross-entropy over the target tokens, and their count. Runs the decoder, then the lm_head only at the
+    positions that predict a target token."""
+    import torch.nn.functional as F
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    hidden = base.get_decoder()(
+        input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False
+    ).last_hidden_state
+    targets = batch["labels"][:, 1:]
+    keep = targets != IGNORE_INDEX
+    logits = base.get_output_embeddings()(hidden[:, :-1][keep]).float()
+    return F.cross_entropy(logits, targets[keep], reduction="sum"), int(keep.sum())
+
+
+def evaluate(model: Any, batches: list[dict[str, Any]]) -> float:
+    import torch
+
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for batch in batches:
+            loss_sum, n = target_loss_sum(model, batch)
+            total += float(loss_sum)
+            count += n
+    model.train()
+    return total / max(count, 1)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Checkpoints: output_dir/checkpoints/step-N/{adapter_model.safetensors, adapter_config.json, training_state.pt}
+
+
+def checkpoint_dirs(root: Path) -> list[Path]:
+    found = [p for p in root.glob("step-*") if p.is_dir() and p.name[5:].isdigit()]
+    return sorted(found, key=lambda p: int(p.name[5:]))
+
+
+def save_checkpoint(root: Path, step: int, model: Any, optimizer: Any, scheduler: Any, state: dict[str, Any]) -> Path:
+    import torch
+
+    target = root / f"step-{step}"
+    tmp = root / f".step-{step}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    rng = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    torch.save(
+        {
+            **state,
+            "step": step,
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "rng": rng,
+        },
+        tmp / "training_state.pt",
+    )
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)  # atomic: an interrupted save leaves only a .tmp folder, which is ignored
+    for old in checkpoint_dirs(root)[:-KEEP_CHECKPOINTS]:
+        shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def load_checkpoint(path: Path, model: Any, optimizer: Any, scheduler: Any) -> dict[str, Any]:
+    import torch
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    set_peft_model_state_dict(model, load_file(str(path / "adapter_model.safetensors")))
+    state = torch.load(path / "training_state.pt", weights_only=False)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    random.setstate(state["rng"]["python"])
+    torch.set_rng_state(state["rng"]["torch"])
+    if "cuda" in state["rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+    return state
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Model setup
+
+
+def attention_implementation(config: TrainConfig, device: Any) -> str:
+    if config.attn_implementation != "auto":
+        return config.attn_implementation
+    from transformers.utils import is_flash_attn_2_available
+
+    return "flash_attention_2" if device.type == "cuda" and is_flash_attn_2_available() else "sdpa"
+
+
+def build_optimizer(config: TrainConfig, params: list[Any]) -> Any:
+    """AdamW; the 8-bit one (bitsandbytes, CUDA only: checked before the model loads) when asked."""
+    import torch
+
+    if config.optimizer == "adamw_8bit":
+        try:
+            import bitsandbytes as bnb
+        except ImportError as e:
+            raise JobError(
+                "missing_package",
+                "optimizer adamw_8bit needs the bitsandbytes package",
+                'install it (.venv/bin/pip install bitsandbytes) or use optimizer "adamw"',
+            ) from e
+        return bnb.optim.AdamW8bit(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    return torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+
+
+def add_lora(model: Any, config: TrainConfig, quantized: bool) -> Any:
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    if quantized:
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
+    elif config.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    lora = LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=config.target_modules,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, lora)
+
+
+def memory_mb(device: Any) -> float:
+    import torch
+
+    if device.type == "cuda":
+        return round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # peak RSS (Linux: KiB)
+
+
+def quiet_transformers() -> None:
+    """Logs belong on stderr and only when useful: no progress bars, no info chatter."""
+    import warnings
+
+    import transformers
+
+    warnings.filterwarnings("ignore", category=FutureWarning)  # deprecation notices from inside transformers/peft
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The job
+
+
+@dataclass
+class TrainResult:
+    outputs: dict[str, Any]
+    metrics: dict[str, Any]
+    model: Any  # the PEFT model in memory (tests compare it with the saved adapter)
+
+
+def train(config: TrainConfig) -> TrainResult:
+    import torch
+
+    t_start = time.time()
+    quiet_transformers()
+    task = load_task(config.task_file)
+    examples = read_examples(config.train_file, task, require_labels=True)
+    if config.eval_file:
+        train_examples = examples
+        eval_examples = read_examples(config.eval_file, task, require_labels=True)[: config.max_eval_examples]
+    else:
+        train_examples, eval_examples = split_eval(
+            examples, config.eval_fraction, config.max_eval_examples, config.seed
+        )
+
+    device, _ = device_and_dtype(config.device)
+    if config.optimizer == "adamw_8bit" and device.type != "cuda":  # say so before minutes of model loading
+        raise JobError("config", "optimizer adamw_8bit needs a CUDA GPU (bitsandbytes)", 'use optimizer "adamw" on CPU')
+    bf16 = config.bf16 if config.bf16 != "auto" else device.type == "cuda" and torch.cuda.is_bf16_supported()
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    quantized = config.load_in_4bit or config.load_in_8bit
+    attn = attention_implementation(config, device)
+    random.seed(config.seed)
+    torch.manual_seed(config.seed)
+    model, tokenizer = load_model_and_tokenizer(
+        config.base_model,
+        dtype=dtype,
+        device=device,
+        load_in_4bit=config.load_in_4bit,
+        load_in_8bit=config.load_in_8bit,
+        attn_implementation=attn,
+    )
+    model.config.use_cache = False
+
+    train_tok, skipped = _tokenize_all(tokenizer, task, train_examples, config.max_seq_len)
+    eval_tok, eval_skipped = _tokenize_all(tokenizer, task, eval_examples, config.max_seq_len)
+    if not train_tok:
+        raise JobError(
+            "data",
+            f"no training example fits max_seq_len={config.max_seq_len} tokens ({skipped} too long)",
+            "raise max_seq_len or shorten the records",
+        )
+    lengths = [len(e.input_ids) for e in train_tok]
+    flat = attn == "flash_attention_2"
+    plan = plan_micro_batches(lengths, config, one_flat_row=flat)
+    real_tokens = sum(lengths)
+    packing_efficiency = real_tokens / sum(computed_tokens(b, lengths) for b in plan)
+    eval_lengths = [len(e.input_ids) for e in eval_tok]
+    eval_batches = [
+        collate(b, eval_tok, tokenizer.pad_token_id)
+        for b in plan_micro_batches(eval_lengths, config, one_flat_row=flat)
+    ]
+
+    micro_per_epoch = len(plan)
+    steps_per_epoch = math.ceil(micro_per_epoch / config.grad_accum_steps)
+    total_steps = config.max_steps or max(1, math.ceil(config.num_epochs * steps_per_epoch))
+
+    model = add_lora(model, config, quantized)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = build_optimizer(config, trainable)
+    from transformers import get_scheduler
+
+    scheduler = get_scheduler(
+        "constant_with_warmup" if config.lr_scheduler == "constant" else config.lr_scheduler,
+        optimizer,
+        num_warmup_steps=config.warmup_steps,
+        num_training_steps=total_steps,
+    )
+
+    output_dir = resolve_path(config.output_dir)
+    checkpoint_root = output_dir / "checkpoints"
+    step, tokens_seen, resumed_from = 0, 0, None
+    existing = checkpoint_dirs(checkpoint_root) if checkpoint_root.is_dir() else []
+    if config.resume and existing:
+        state = load_checkpoint(existing[-1], model, optimizer, scheduler)
+        if state.get("micro_per_epoch") != micro_per_epoch:
+            raise JobError(
+                "config",
+                f"{existing[-1]} was made with a different data plan ({state.get('micro_per_epoch')} micro-batches "
+                f"per epoch, now {micro_per_epoch}): the training data or batch settings changed",
+                "set resume to false to start over, or restore the original train_file and batch settings",
+            )
+        step, tokens_seen, resumed_from = state["step"], state["tokens_seen"], state["step"]
+        log(f"resuming from {existing[-1]} (step {step} of {total_steps})")
+    elif existing:
+        log(f"resume is off: removing the old checkpoints in {checkpoint_root}")
+        shutil.rmtree(checkpoint_root)
+    checkpoint_root.mkdir(parents=True, exist_ok=True)
+
+    params_total = sum(p.numel() for p in model.parameters())
+    emit(
+        "start",
+        job="train",
+        config=config.model_dump(mode="json"),
+        device=f"{device.type}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
+        params_total=params_total,
+        params_trainable=sum(p.numel() for p in trainable),
+        info={
+            "dtype": str(dtype).removeprefix("torch."),
+            "attn_implementation": attn,
+            "packing": config.packing,
+            "packing_efficiency": round(packing_efficiency, 4),
+            # real tokens / (rows x max_seq_len): how full the packed rows are (the axolotl-style number)
+            "row_fill": round(real_tokens / (len(pack_rows(lengths, config.max_seq_len)) * config.max_seq_len), 4)
+            if config.packing
+            else None,
+            "n_train_examples": len(train_tok),
+            "n_eval_examples": len(eval_tok),
+            "n_skipped_too_long": skipped + eval_skipped,
+            "tokens_per_epoch": real_tokens,
+            "micro_batches_per_epoch": micro_per_epoch,
+            "steps_per_epoch": steps_per_epoch,
+            "total_steps": total_steps,
+            "resumed_from_step": resumed_from,
+        },
+    )
+
+    model.train()
+    recent_losses: list[float] = []
+    window = {"loss": 0.0, "steps": 0, "tokens": 0, "samples": 0, "t0": time.time()}
+    eval_loss: float | None = None
+    last_saved = step if resumed_from is not None else None
+    while step < total_steps:
+        micro_indices = [step * config.grad_accum_steps + k for k in range(config.grad_accum_steps)]
+        micro = [
+            plan[epoch_order(micro_per_epoch, config.seed, m // micro_per_epoch)[m % micro_per_epoch]]
+            for m in micro_indices
+        ]
+        batches = [{k: v.to(device) for k, v in collate(b, train_tok, tokenizer.pad_token_id).items()} for b in micro]
+        n_targets = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in batches)
+        lr = scheduler.get_last_lr()[0]
+        step_loss = 0.0
+        for batch in batches:
+            loss_sum, _ = target_loss_sum(model, batch)
+            loss = loss_sum / n_targets
+            if config.debug_nan_at_step == step + 1:
+                loss = loss * float("nan")
+            if not torch.isfinite(loss):
+                raise JobError(
+                    "nan",
+                    f"the loss became {float(loss)} at step {step + 1}",
+                    f"lower learning_rate (now {config.learning_rate:g}), or set max_grad_norm (now "
+                    f"{config.max_grad_norm}); with float16 use bf16 or float32",
+                )
+            loss.backward()
+            step_loss += float(loss.detach())
+        grad_norm = torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm or float("inf"))
+        if not torch.isfinite(grad_norm):
+            raise JobError(
+                "nan",
+                f"the gradient norm became {float(grad_norm)} at step {step + 1}",
+                "lower learning_rate",
+            )
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+
+        step_tokens = sum(len(train_tok[i].input_ids) for b in micro for row in b for i in row)
+        tokens_seen += step_tokens
+        recent_losses = (recent_losses + [step_loss])[-10:]
+        window["loss"] += step_loss
+        window["steps"] += 1
+        window["tokens"] += step_tokens
+        window["samples"] += sum(len(row) for b in micro for row in b)
+        if step % config.logging_steps == 0 or step == total_steps:
+            elapsed = max(time.time() - window["t0"], 1e-9)
+            emit(
+                "step",
+                step=step,
+                total_steps=total_steps,
+                epoch=round(step * config.grad_accum_steps / micro_per_epoch, 4),
+                loss=window["loss"] / window["steps"],
+                lr=lr,
+                grad_norm=float(grad_norm),
+                tokens_per_s=round(window["tokens"] / elapsed, 2),
+                samples_per_s=round(window["samples"] / elapsed, 3),
+                memory_mb=memory_mb(device),
+            )
+            window = {"loss": 0.0, "steps": 0, "tokens": 0, "samples": 0, "t0": time.time()}
+        if eval_batches and (step == total_steps or (config.eval_steps and step % config.eval_steps == 0)):
+            eval_loss = evaluate(model, [{k: v.to(device) for k, v in b.items()} for b in eval_batches])
+            emit("eval", step=step, eval_loss=eval_loss)
+            window["t0"] = time.time()  # eval time is not training throughput
+        if step % config.save_steps == 0 or step == total_steps:
+            state = {
+                "tokens_seen": tokens_seen,
+                "micro_per_epoch": micro_per_epoch,
+                "total_steps": total_steps,
+            }
+            path = save_checkpoint(checkpoint_root, step, model, optimizer, scheduler, state)
+            last_saved = step
+            emit("checkpoint", step=step, path=str(path))
+            window["t0"] = time.time()
+
+    if eval_batches and eval_loss is None:  # resumed a finished run: still report where it stands
+        eval_loss = evaluate(model, [{k: v.to(device) for k, v in b.items()} for b in eval_batches])
+    adapter_dir = output_dir / "adapter"
+    _save_adapter(adapter_dir, model, tokenizer, config, task.name)
+    runtime_s = time.time() - t_start
+    outputs = {"adapter_dir": str(adapter_dir), "checkpoint_dir": str(checkpoint_root / f"step-{last_saved}")}
+    metrics = {
+        "train_loss": sum(recent_losses) / len(recent_losses) if recent_losses else None,
+        "eval_loss": eval_loss,
+        "tokens_seen": tokens_seen,
+        "steps": step,
+        "runtime_s": round(runtime_s, 2),
+        "packing_efficiency": round(packing_efficiency, 4),
+    }
+    emit("done", job="train", runtime_s=round(runtime_s, 3), outputs=outputs, metrics=metrics)
+    return TrainResult(outputs, metrics, model)
+
+
+@functools.lru_cache(maxsize=4)
+def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
+    """The micro-batch order of an epoch: a permutation fixed by (seed, epoch), so resuming replays it exactly."""
+    order = list(range(n))
+    random.Random(seed * 1_000_003 + epoch).shuffle(order)
+    return order
+
+
+def _tokenize_all(tokenizer: Any, task: Any, examples: list[Example], max_len: int) -> tuple[list[Tokenized], int]:
+    kept, skipped = [], 0
+    for example in examples:
+        tok = tokenize_example(tokenizer, task, example)
+        if len(tok.input_ids) > max_len:
+            skipped += 1  # cutting it would cut the target: the model would learn to stop mid-JSON
+            continue
+        kept.append(tok)
+    if skipped:
+        log(f"skipped {skipped} example(s) longer than max_seq_len={max_len} tokens")
+    return kept, skipped
+
+
+def _save_adapter(adapter_dir: Path, model: Any, tokenizer: Any, config: TrainConfig, task_name: str) -> None:
+    """The final adapter (plain PEFT format) with the tokenizer and a note of what it was trained from."""
+    tmp = adapter_dir.with_name(adapter_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    note = {
+        "base_model": config.base_model,
+        "task": task_name,
+        "task_file": config.task_file,
+        "config": config.model_dump(mode="json"),
+    }
+    (tmp / "distill.json").write_text(json.dumps(note, indent=2) + "\n")
+    shutil.rmtree(adapter_dir, ignore_errors=True)
+    tmp.rename(adapter_dir)

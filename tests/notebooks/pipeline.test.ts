@@ -1,0 +1,90 @@
+// The four notebooks in order, headless, on the fast test profile: the OpenAI-protocol test server as the teacher
+// (and as a baseline model), a tiny randomly initialised Llama as the student. Asserts on what each notebook
+// produces: its run.json results, the files it hands to the next one, and its HTML report.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { after, before, test } from "node:test";
+import { paths } from "@distill/lib";
+import { runNotebook, type RunResult } from "@distill/lib/dist/notebook";
+import { startFakeOpenAI, type FakeOpenAI } from "../support/fake-openai";
+import { filesUnder, tempDir } from "../support/notebooks";
+
+const FAKE_KEY = "sk-test-PIPELINEFAKEKEY-abcdef0123";
+let server: FakeOpenAI;
+let work: string;
+let tiny: string;
+const reports: RunResult[] = [];
+
+before(async () => {
+  server = await startFakeOpenAI({ delayMs: 2 });
+  work = tempDir("pipeline-work");
+  tiny = path.join(tempDir("pipeline-tiny"), "model");
+  const made = spawnSync(paths.python, ["-m", "distill_runtime.tiny", "--out", tiny], { encoding: "utf8" });
+  assert.equal(made.status, 0, made.stderr);
+});
+after(async () => {
+  await server.stop();
+});
+
+async function run(name: string, params: Record<string, unknown>): Promise<RunResult> {
+  const r = await runNotebook({
+    notebook: path.join(paths.notebooksDir, `${name}.ipynb`),
+    profile: "test",
+    params: { workDir: work, ...params } as never,
+    outDir: tempDir(`pipeline-${name}`),
+    env: { OPENAI_API_KEY: FAKE_KEY, OPENAI_BASE_URL: server.url },
+    quiet: true,
+  });
+  assert.equal(r.ok, true, r.record.error ? `${r.record.error.source}\n${r.record.error.text}` : "failed");
+  reports.push(r);
+  return r;
+}
+
+test("1-label writes the labeled sample and the train/test files", async () => {
+  const r = await run("1-label", { teacherProvider: "openai", teacherModel: "gpt-4o-mini" });
+  const label = r.record.results.label as { counts: { train: number; test: number } };
+  assert.ok(label.counts.train >= 6 && label.counts.test >= 2, JSON.stringify(label.counts));
+  for (const f of ["labeled.arrow", "train.jsonl", "test.jsonl"]) assert.ok(fs.existsSync(path.join(work, f)), f);
+});
+
+test("2-fine-tune trains a LoRA on the tiny model, shows the curve, merges", async () => {
+  const r = await run("2-fine-tune", { baseModel: tiny });
+  const train = r.record.results.train as { metrics: { steps: number; train_loss: number }; lossCurve: [number, number][]; merged: boolean };
+  assert.ok(train.metrics.steps >= 2);
+  assert.ok(Number.isFinite(train.metrics.train_loss));
+  assert.equal(train.lossCurve.length, train.metrics.steps);
+  assert.equal(train.merged, true);
+  assert.ok(fs.existsSync(path.join(work, "student", "merged", "config.json")));
+  const html = fs.readFileSync(r.html, "utf8");
+  assert.match(html, /distill-plot-/);
+  assert.match(html, /masked, no loss/);
+});
+
+test("3-inference predicts the test set and compares with the teacher and a baseline", async () => {
+  const r = await run("3-inference", { baseModel: tiny, baselines: ["gpt-4o-mini"] });
+  const inf = r.record.results.inference as { agreement: number; perField: { field: string; kappa: { value: number | null; reason?: string } }[]; baselines: { name: string; agreement: number | null }[]; metrics: { records: number } };
+  assert.ok(inf.agreement >= 0 && inf.agreement <= 1);
+  assert.equal(inf.perField.length, 5);
+  for (const f of inf.perField) assert.ok(f.kappa.value !== null || f.kappa.reason, "kappa is a number or says why not");
+  // The baseline is the test server answering with the same rules as the teacher: it agrees perfectly.
+  assert.equal(inf.baselines[0].agreement, 1);
+  assert.ok(fs.existsSync(path.join(work, "evaluation.json")));
+  assert.doesNotMatch(fs.readFileSync(r.html, "utf8"), /<td[^>]*>NaN</, "no NaN in a table");
+});
+
+test("4-cost prices the corpus from measured throughput and reproduces the original's table", async () => {
+  const r = await run("4-cost", { baseModel: tiny });
+  const c = r.record.results.cost as { throughput: { records_per_s: number }; table: { kind: string; usdPerCorpus: number }[]; original: { usdPerCorpus: number }[]; tokens: Record<string, { input: number; output: number }> };
+  assert.ok(c.throughput.records_per_s > 0);
+  assert.ok(c.table.some((row) => row.kind === "student"));
+  assert.deepEqual(c.original.map((row) => Number(row.usdPerCorpus.toFixed(2))), [18.81, 1033.26, 8683.47, 23190.28]);
+  assert.ok(c.tokens["gpt-4"].input > 100 && c.tokens["gpt-4o"].input > 100);
+});
+
+test("no file written by the pipeline holds the API key", () => {
+  for (const f of [...reports.flatMap((r) => filesUnder(r.outDir)), ...filesUnder(work)]) {
+    assert.ok(!fs.readFileSync(f).includes(FAKE_KEY), `${f} contains the API key`);
+  }
+});
