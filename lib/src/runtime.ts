@@ -244,8 +244,12 @@ export function runJob(job: JobName, config: object, opts: RunJobOptions = {}): 
       opts.signal?.removeEventListener("abort", onAbort);
       killGroup(child, "SIGKILL"); // anything the job left behind in its group
       untrack(child);
-      log.end();
       fs.rmSync(configDir, { recursive: true, force: true });
+      // Settle only once the log is on disk: a caller that reads it right after (an error message points there)
+      // must find every line.
+      log.end(() => settle(exitCode, signal, spawnError));
+    };
+    const settle = (exitCode: number | null, signal: NodeJS.Signals | null, spawnError?: Error) => {
       const tail = stderrTail.join("\n");
       const fail = (kind: RuntimeErrorKind, message: string, hint: string | null = null) =>
         reject(new RuntimeJobError(job, kind, message, hint, exitCode, tail));
