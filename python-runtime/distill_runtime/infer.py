@@ -31,10 +31,6 @@ from .errors import JobError
 from .events import emit, log
 from .task import Example, Task, encode_prompt, load_task, parse_labels, read_examples, render_prompt, resolve_path
 
-# Before torch loads its OpenMP runtime: spinning threads make every small matmul of decoding crawl when the cores are
-# shared (measured on 2 busy cores: 3-6 s per decode step spinning, 0.1 s passive). Set it in the env to override.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 # Extra tokens allowed beyond the longest possible target: whitespace or key spellings the model may add.
 MAX_NEW_TOKENS_MARGIN = 16
 # Prompts are sorted by length inside windows of this many batches, so output is written as it is produced.
@@ -275,7 +271,7 @@ class Throughput:
 
 
 def load_transformers_model(config: InferConfig) -> tuple[Any, Any, Any]:
-    from .model import device_and_dtype, load_model_and_tokenizer
+    from .model import adapter_folder, device_and_dtype, load_model_and_tokenizer
     from .train import quiet_transformers
 
     quiet_transformers()
@@ -286,14 +282,7 @@ def load_transformers_model(config: InferConfig) -> tuple[Any, Any, Any]:
     if config.adapter_dir is not None:
         from peft import PeftModel
 
-        adapter = resolve_path(config.adapter_dir)
-        if not (adapter / "adapter_config.json").is_file():
-            raise JobError(
-                "config",
-                f"no LoRA adapter in {adapter} (adapter_config.json missing)",
-                "point adapter_dir at the train job's output_dir/adapter",
-            )
-        model = PeftModel.from_pretrained(model, str(adapter))
+        model = PeftModel.from_pretrained(model, str(adapter_folder(config.adapter_dir)))
         if config.merge:
             model = model.merge_and_unload()
     model.eval()

@@ -13,9 +13,8 @@ import time
 from pathlib import Path
 
 from .config import MergeConfig, read_config_file, validate_config
-from .errors import JobError
 from .events import emit, log
-from .model import device_and_dtype, load_model_and_tokenizer
+from .model import adapter_folder, device_and_dtype, load_model_and_tokenizer
 from .task import resolve_path
 
 
@@ -30,13 +29,7 @@ def merge(config: MergeConfig) -> dict[str, str]:
 
     t_start = time.time()
     quiet_transformers()
-    adapter_dir = resolve_path(config.adapter_dir)
-    if not (adapter_dir / "adapter_config.json").is_file():
-        raise JobError(
-            "config",
-            f"{adapter_dir} is not a LoRA adapter folder (no adapter_config.json)",
-            "use the adapter_dir from the train job's done event (output_dir/adapter)",
-        )
+    adapter_dir = adapter_folder(config.adapter_dir)
     device, dtype = device_and_dtype(config.device, config.dtype)
     model, tokenizer = load_model_and_tokenizer(config.base_model, dtype=dtype, device=device)
     emit(

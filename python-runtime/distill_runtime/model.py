@@ -288,3 +288,15 @@ def _save_atomically(objs: Any, target: Path) -> None:
         import shutil
 
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def adapter_folder(path: str | os.PathLike[str]) -> Path:
+    """A LoRA adapter folder (the train job's output_dir/adapter), or a config error saying where to find one."""
+    adapter = resolve_path(path)
+    if not (adapter / "adapter_config.json").is_file():
+        raise JobError(
+            "config",
+            f"{adapter} is not a LoRA adapter folder (no adapter_config.json)",
+            "use the adapter_dir from the train job's done event (output_dir/adapter)",
+        )
+    return adapter

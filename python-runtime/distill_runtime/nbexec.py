@@ -25,9 +25,7 @@ PLOTLY_LIB_MARK = "/*distill:plotly-lib*/"
 
 
 def secret_values() -> list[str]:
-    return sorted(
-        {v for k, v in os.environ.items() if SECRET_NAME.search(k) and len(v) >= 8}, key=len, reverse=True
-    )
+    return sorted({v for k, v in os.environ.items() if SECRET_NAME.search(k) and len(v) >= 8}, key=len, reverse=True)
 
 
 def redact(obj: Any, secrets: list[str]) -> Any:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import os
 import random
 import resource
 import shutil
@@ -39,10 +38,6 @@ from .task import (
     render_target,
     resolve_path,
 )
-
-# OpenMP's default spin-waiting makes every op ~20x slower when the cores are shared with other work (measured on 2
-# cores); passive waiting costs nothing measurable otherwise. Set before torch is imported (the imports are lazy).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 IGNORE_INDEX = -100
 KEEP_CHECKPOINTS = 2
