@@ -97,7 +97,7 @@ export function histogram(values: number[], o: { title?: string; xTitle?: string
 
 export function heatmap(z: number[][], x: string[], y: string[], o: { title?: string; xTitle?: string; yTitle?: string; text?: string[][] } = {}): Figure {
   return {
-    data: [{ type: "heatmap", z, x, y, colorscale: "Blues", text: o.text ?? z.map((r) => r.map(String)), texttemplate: "%{text}", showscale: false }],
+    data: [{ type: "heatmap", z, x, y, colorscale: "Blues", reversescale: true, text: o.text ?? z.map((r) => r.map(String)), texttemplate: "%{text}", showscale: false }],
     layout: { title: title(o.title), xaxis: { title: title(o.xTitle), side: "bottom" }, yaxis: { title: title(o.yTitle), autorange: "reversed" }, height: 320 },
   };
 }
