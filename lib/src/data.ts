@@ -2,10 +2,11 @@
 // render each recipe as text with the task's record template, sample a deterministic subset, drop duplicates, and
 // split train/test. Nothing here holds a whole corpus in memory: files are read line by line (JSONL, CSV), row group
 // by row group (Parquet) or batch by batch (Arrow IPC), and sampling keeps only the n records it will return.
-import { createHash } from "node:crypto";
+import { createHash, hash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Readable, pipeline } from "node:stream";
+import { isUtf8 } from "node:buffer";
 import * as zlib from "node:zlib";
 import { RecordBatch, RecordBatchReader, Utf8, vectorFromArray } from "apache-arrow";
 import { parse as parseCsv } from "csv-parse";
@@ -118,15 +119,28 @@ function resolveTask(task: Task | string | undefined): Task {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Recipe text.
+// Recipe text. This runs once per row of corpora with millions of rows, so it avoids work per line where it can:
+// each shortcut below gives exactly what the plain rule in its comment gives.
+
+const linkOrBold = (s: string) => s.includes("](") || s.includes("**") || s.includes("__");
+/** Whitespace other than a plain space; with "  " this is /\s\s|[^\S ]/: what plainText must collapse. */
+const oddWhitespace = /[^\S ]/;
 
 /** A Markdown line without links, images and bold/underline markers: "[Pasta](/pasta)" -> "Pasta". */
 function plainText(line: string): string {
   let s = line;
   if (s.includes("](")) s = s.replace(/!\[[^\]]*\]\([^)]*\)/g, "").replace(/\[([^\]]*)\]\([^)]*\)/g, "$1");
   if (s.includes("**") || s.includes("__")) s = s.replace(/\*\*|__/g, "");
-  return /\s\s|[^\S ]/.test(s) ? s.replace(/\s+/g, " ").trim() : s.trim();
+  return oddWhitespace.test(s) || s.includes("  ") ? s.replace(/\s+/g, " ").trim() : s.trim();
 }
+
+const headingPattern = /^(#{1,6})\s+(.*?)[\s#]*$/;
+const itemPattern = /^\s{0,3}(?:[-*+]|\d+[.)])\s+(.*)$/;
+/** itemPattern without its `(.*)$`, anchored by the sticky flag: where the item's text starts. */
+const itemPrefix = /\s{0,3}(?:[-*+]|\d+[.)])\s+/y;
+const nonBlank = /\S/;
+/** A body without any of these has only "\n" and single spaces for whitespace (the shipped corpus, every row). */
+const bodyOddWhitespace = /[^\S \n]/;
 
 /**
  * Ingredients and directions from a recipe's Markdown body. Items are the list entries ("- x", "* x", "1. x") and
@@ -136,11 +150,19 @@ function plainText(line: string): string {
  */
 export function parseRecipeMarkdown(body: string): { ingredients: string[]; directions: string[] } {
   const out = { ingredients: [] as string[], directions: [] as string[] };
+  // With only "\n" and single spaces for whitespace, no line has "\r" or a line terminator inside it, a blank line
+  // is "" or " ", `(.*)$` of itemPattern always matches, and plainText only trims unless there is markup.
+  const simple = !bodyOddWhitespace.test(body) && !body.includes("  ");
+  const markup = linkOrBold(body); // else no line has any
   let list: string[] | null = null; // where items go; null outside the two sections
   let sectionLevel = 0;
   let open = false; // the last item may take continuation lines
-  for (const line of body.split(/\r?\n/)) {
-    const heading = /^(#{1,6})\s+(.*?)[\s#]*$/.exec(line);
+  const lines = body.split("\n"); // and a "\r" before the "\n" is dropped below: body.split(/\r?\n/)
+  const lastIndex = lines.length - 1;
+  for (let i = 0; i <= lastIndex; i++) {
+    let line = lines[i];
+    if (!simple && i < lastIndex && line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
+    const heading = line.charCodeAt(0) === 35 ? headingPattern.exec(line) : null; // 35: "#"
     if (heading) {
       const level = heading[1].length;
       const name = plainText(heading[2]);
@@ -154,38 +176,54 @@ export function parseRecipeMarkdown(body: string): { ingredients: string[]; dire
       continue;
     }
     if (list === null) continue;
-    if (line.trim() === "") {
+    if (simple ? line.length === 0 || line === " " : !nonBlank.test(line)) {
       open = false;
       continue;
     }
-    const item = /^\s{0,3}(?:[-*+]|\d+[.)])\s+(.*)$/.exec(line);
-    const text = plainText(item ? item[1] : line);
+    let item: string | null;
+    let text: string;
+    if (simple) {
+      itemPrefix.lastIndex = 0;
+      item = itemPrefix.test(line) ? line.slice(itemPrefix.lastIndex) : null;
+      const raw = item ?? line;
+      text = markup && linkOrBold(raw) ? plainText(raw) : raw.trim();
+    } else {
+      item = itemPattern.exec(line)?.[1] ?? null;
+      text = plainText(item ?? line);
+    }
     if (!text) continue;
-    if (!item && open && list.length > 0) list[list.length - 1] += ` ${text}`;
+    if (item === null && open && list.length > 0) list[list.length - 1] += ` ${text}`;
     else list.push(text);
     open = true;
   }
   return out;
 }
 
+/** "- " bullets, one item a line (newlines inside an item become spaces); empty items are left out. */
+function bullets(items: string[]): string {
+  let out = "";
+  for (const item of items) {
+    const s = (item.includes("\n") ? item.replace(/\s*\n\s*/g, " ") : item).trim();
+    if (s.length > 0) out += out.length === 0 ? `- ${s}` : `\n- ${s}`;
+  }
+  return out;
+}
+
 /** The task's record_template filled with the title and "- " bullet lists (one pass, so braces in values stay). */
 export function renderRecord(task: Task, parts: { title: string; ingredients: string[]; directions: string[] }): string {
-  const bullets = (items: string[]) =>
-    items
-      .map((s) => s.replace(/\s*\n\s*/g, " ").trim())
-      .filter((s) => s.length > 0)
-      .map((s) => `- ${s}`)
-      .join("\n");
   const values: Record<string, string> = { title: parts.title.trim(), ingredients: bullets(parts.ingredients), directions: bullets(parts.directions) };
   return task.recordTemplate.replace(/\{(title|ingredients|directions)\}/g, (_, key: string) => values[key]);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Raw rows of each format: { row, values } with values keyed by the file's column names.
+// Raw rows of each format: { row, values } with values keyed by the file's column names, in arrays (as many rows as
+// one read gives) so that a corpus of millions of rows costs one await per array, not one per row.
 
 interface RawRow {
   row: number;
   values: Record<string, unknown>;
+  /** Set when the row cannot be used at all (e.g. a line that is not JSON): why. */
+  skip?: string;
 }
 
 /** True if the file starts with the gzip magic bytes (so ".jsonl" that is really gzipped still reads). */
@@ -199,36 +237,36 @@ function isGzip(file: string): boolean {
   }
 }
 
-/** Lines of a (possibly gzipped) text file, each checked to be valid UTF-8, with 1-based line numbers. */
-async function* textLines(file: string): AsyncGenerator<{ line: string; lineNo: number }> {
-  const source = fs.createReadStream(file, { highWaterMark: 1 << 16 });
+const readChunkBytes = 1 << 18;
+
+/**
+ * Lines of a (possibly gzipped) text file, each checked to be valid UTF-8, a read's worth at a time; lineNo is the
+ * 1-based number of lines[0]. A line is what is between two "\n" bytes, less one trailing "\r" and one leading BOM
+ * (as a fresh TextDecoder gives each line). Invalid UTF-8 throws naming its line, after the lines before it.
+ */
+async function* textLineBlocks(file: string): AsyncGenerator<{ lines: string[]; lineNo: number }> {
+  const source = fs.createReadStream(file, { highWaterMark: readChunkBytes });
   let stream: NodeJS.ReadableStream = source;
   if (isGzip(file)) {
-    const gunzip = zlib.createGunzip();
+    const gunzip = zlib.createGunzip({ chunkSize: readChunkBytes });
     stream = pipeline(source, gunzip, () => {}); // an error destroys gunzip, which ends the loop below with it
   }
-  const decoder = new TextDecoder("utf-8", { fatal: true });
-  let lineNo = 0;
-  const decode = (bytes: Buffer): string => {
-    try {
-      const s = decoder.decode(bytes);
-      return s.endsWith("\r") ? s.slice(0, -1) : s;
-    } catch {
-      throw new Error(`${file}, line ${lineNo}: invalid UTF-8. Corpus files must be UTF-8 encoded (re-save the file as UTF-8).`);
-    }
-  };
-  let pending: Buffer[] = [];
+  let lineNo = 1; // of the next line
+  let pending: Buffer[] = []; // the start of a line whose "\n" has not come yet
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
-      let start = 0;
-      for (let nl = chunk.indexOf(10, start); nl !== -1; nl = chunk.indexOf(10, start)) {
-        pending.push(chunk.subarray(start, nl));
-        start = nl + 1;
-        lineNo++;
-        yield { line: decode(pending.length === 1 ? pending[0] : Buffer.concat(pending)), lineNo };
-        pending = [];
+      const lastNewline = chunk.lastIndexOf(10);
+      if (lastNewline === -1) {
+        if (chunk.length > 0) pending.push(chunk);
+        continue;
       }
-      if (start < chunk.length) pending.push(chunk.subarray(start));
+      pending.push(chunk.subarray(0, lastNewline));
+      const block = pending.length === 1 ? pending[0] : Buffer.concat(pending);
+      pending = lastNewline + 1 < chunk.length ? [chunk.subarray(lastNewline + 1)] : [];
+      const lines = decodeLines(block, lineNo);
+      if (lines.length > 0) yield { lines, lineNo };
+      lineNo += lines.length;
+      if (lines.invalidAt !== undefined) throw invalidUtf8(file, lines.invalidAt);
     }
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
@@ -238,40 +276,80 @@ async function* textLines(file: string): AsyncGenerator<{ line: string; lineNo: 
     source.destroy();
   }
   if (pending.length > 0) {
-    lineNo++;
-    yield { line: decode(Buffer.concat(pending)), lineNo };
+    const lines = decodeLines(Buffer.concat(pending), lineNo);
+    if (lines.length > 0) yield { lines, lineNo };
+    if (lines.invalidAt !== undefined) throw invalidUtf8(file, lines.invalidAt);
   }
 }
 
-async function* jsonlRows(file: string, skip: (row: number, reason: string) => void): AsyncGenerator<RawRow> {
-  for await (const { line, lineNo } of textLines(file)) {
-    if (line.trim() === "") continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch (e) {
-      skip(lineNo, `invalid JSON (${(e as Error).message})`);
-      continue;
+function invalidUtf8(file: string, lineNo: number): Error {
+  return new Error(`${file}, line ${lineNo}: invalid UTF-8. Corpus files must be UTF-8 encoded (re-save the file as UTF-8).`);
+}
+
+/** The "\n"-separated lines of block (lineNo: the first one's number). When a line is not valid UTF-8, the lines
+ *  before it, with invalidAt set to its number. Each line is decoded on its own, so one non-Latin-1 character
+ *  makes only its own line a two-byte string. */
+function decodeLines(block: Buffer, lineNo: number): string[] & { invalidAt?: number } {
+  const valid = isUtf8(block); // one check for the whole block; line by line only to find a bad line
+  const decoder = valid ? null : new TextDecoder("utf-8", { fatal: true });
+  const lines: string[] & { invalidAt?: number } = [];
+  for (let start = 0; ; ) {
+    const nl = block.indexOf(10, start);
+    const end = nl === -1 ? block.length : nl;
+    let line: string;
+    if (decoder === null) {
+      line = block.toString("utf8", start, end);
+    } else {
+      try {
+        line = decoder.decode(block.subarray(start, end));
+      } catch {
+        lines.invalidAt = lineNo + lines.length;
+        return lines;
+      }
     }
-    if (typeof value !== "object" || value === null || Array.isArray(value)) {
-      skip(lineNo, "not a JSON object");
-      continue;
-    }
-    yield { row: lineNo, values: value as Record<string, unknown> };
+    if (line.charCodeAt(0) === 0xfeff) line = line.slice(1);
+    lines.push(line.charCodeAt(line.length - 1) === 13 ? line.slice(0, -1) : line);
+    if (nl === -1) return lines;
+    start = nl + 1;
   }
 }
 
-async function* csvRows(file: string): AsyncGenerator<RawRow> {
-  // The text goes through textLines first, so invalid UTF-8 is reported with its line like for JSONL.
+async function* jsonlRows(file: string): AsyncGenerator<RawRow[]> {
+  for await (const { lines, lineNo } of textLineBlocks(file)) {
+    const rows: RawRow[] = [];
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i];
+      const row = lineNo + i;
+      // A JSON object line starts with "{", which spares the trim of every line.
+      if (line.charCodeAt(0) !== 123 && line.trim() === "") continue;
+      let value: unknown;
+      try {
+        value = JSON.parse(line);
+      } catch (e) {
+        rows.push({ row, values: {}, skip: `invalid JSON (${(e as Error).message})` });
+        continue;
+      }
+      if (typeof value !== "object" || value === null || Array.isArray(value)) {
+        rows.push({ row, values: {}, skip: "not a JSON object" });
+        continue;
+      }
+      rows.push({ row, values: value as Record<string, unknown> });
+    }
+    if (rows.length > 0) yield rows;
+  }
+}
+
+async function* csvRows(file: string): AsyncGenerator<RawRow[]> {
+  // The text goes through textLineBlocks first, so invalid UTF-8 is reported with its line like for JSONL.
   const parser = parseCsv({ columns: true, bom: true, skip_empty_lines: true, info: true });
   const text = Readable.from((async function* () {
-    for await (const { line } of textLines(file)) yield line + "\n";
+    for await (const { lines } of textLineBlocks(file)) yield lines.join("\n") + "\n";
   })());
   text.on("error", (e) => parser.destroy(e));
   text.pipe(parser);
   try {
     for await (const { record, info } of parser as AsyncIterable<{ record: Record<string, unknown>; info: { lines: number } }>) {
-      yield { row: info.lines, values: record };
+      yield [{ row: info.lines, values: record }];
     }
   } catch (e) {
     const message = (e as Error).message;
@@ -281,7 +359,7 @@ async function* csvRows(file: string): AsyncGenerator<RawRow> {
   }
 }
 
-async function* parquetRows(file: string, wanted: Set<string>, mapped: ColumnMap): AsyncGenerator<RawRow> {
+async function* parquetRows(file: string, wanted: Set<string>, mapped: ColumnMap): AsyncGenerator<RawRow[]> {
   const buffer = await asyncBufferFromFile(file);
   let metadata;
   try {
@@ -297,12 +375,13 @@ async function* parquetRows(file: string, wanted: Set<string>, mapped: ColumnMap
   for (const group of metadata.row_groups) {
     const end = start + Number(group.num_rows);
     const rows = await parquetReadObjects({ file: buffer, metadata, columns, rowStart: start, rowEnd: end });
-    for (let i = 0; i < rows.length; i++) yield { row: start + i + 1, values: rows[i] };
+    const first = start;
+    if (rows.length > 0) yield rows.map((values, i) => ({ row: first + i + 1, values }));
     start = end;
   }
 }
 
-async function* arrowRows(file: string): AsyncGenerator<RawRow> {
+async function* arrowRows(file: string): AsyncGenerator<RawRow[]> {
   const notArrow = (e: unknown) => new Error(`${file}: not a readable Arrow IPC file or stream (${(e as Error).message}).`);
   let reader;
   try {
@@ -323,11 +402,13 @@ async function* arrowRows(file: string): AsyncGenerator<RawRow> {
     const batch = next.value;
     const names = batch.schema.fields.map((f) => f.name);
     const vectors = names.map((n) => batch.getChild(n));
+    const rows: RawRow[] = [];
     for (let i = 0; i < batch.numRows; i++) {
       const values: Record<string, unknown> = {};
       names.forEach((n, c) => (values[n] = vectors[c]?.get(i)));
-      yield { row: ++row, values };
+      rows.push({ row: ++row, values });
     }
+    if (rows.length > 0) yield rows;
   }
 }
 
@@ -352,7 +433,7 @@ class HashSet64 {
 
   /** Adds the key; false if it was there already. */
   add(key: string): boolean {
-    const digest = createHash("sha1").update(key).digest();
+    const digest = hash("sha1", key, "buffer"); // one call: cheaper than createHash().update().digest() per row
     const hi = digest.readUInt32BE(0);
     const lo = digest.readUInt32BE(4) || 1; // never (0, 0)
     if (!this.insert(hi, lo)) return false;
@@ -471,9 +552,10 @@ function makeBatch(rows: CorpusRecord[]): RecordBatch {
 }
 
 /** Records in arrays of batchSize: the engine under readCorpus (Arrow batches) and readRecords (objects). */
-async function* recordChunks(input: string | string[], opts: ReadOptions): AsyncGenerator<CorpusRecord[]> {
+async function* recordChunks(input: string | string[], opts: ReadOptions, maxChunk = Infinity): AsyncGenerator<CorpusRecord[]> {
   const batchSize = opts.batchSize ?? 4096;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batchSize must be a positive integer, got ${batchSize}.`);
+  const chunkSize = Math.min(batchSize, maxChunk);
   const files = corpusFiles(input);
   const formats = files.map((f) => opts.format ?? formatOf(f)); // fail on an unknown extension before reading anything
   const task = resolveTask(opts.task);
@@ -495,23 +577,29 @@ async function* recordChunks(input: string | string[], opts: ReadOptions): Async
     let good = 0;
     const ctx: FileContext = { file, stem: fileStem(file), columns, task, slugIds: new HashSet64() };
     const format = formats[i];
-    const rows = format === "jsonl" ? jsonlRows(file, skip) : format === "csv" ? csvRows(file) : format === "parquet" ? parquetRows(file, wanted, columns) : arrowRows(file);
+    const blocks = format === "jsonl" ? jsonlRows(file) : format === "csv" ? csvRows(file) : format === "parquet" ? parquetRows(file, wanted, columns) : arrowRows(file);
     let first = true;
-    for await (const raw of rows) {
-      if (first) {
-        first = false;
-        checkMappedColumns(file, Object.keys(raw.values), columns);
-      }
-      const rec = toRecord(raw, ctx);
-      if ("skip" in rec) {
-        skip(raw.row, rec.skip);
-        continue;
-      }
-      good++;
-      pending.push(rec);
-      if (pending.length >= batchSize) {
-        yield pending;
-        pending = [];
+    for await (const rows of blocks) {
+      for (const raw of rows) {
+        if (raw.skip !== undefined) {
+          skip(raw.row, raw.skip);
+          continue;
+        }
+        if (first) {
+          first = false;
+          checkMappedColumns(file, Object.keys(raw.values), columns);
+        }
+        const rec = toRecord(raw, ctx);
+        if ("skip" in rec) {
+          skip(raw.row, rec.skip);
+          continue;
+        }
+        good++;
+        pending.push(rec);
+        if (pending.length >= chunkSize) {
+          yield pending;
+          pending = [];
+        }
       }
     }
     if (good === 0) {
@@ -548,7 +636,9 @@ function checkMappedColumns(file: string, present: string[], columns: ColumnMap)
 
 /** The same stream as plain objects (without the round trip through Arrow). */
 export async function* readRecords(input: string | string[], opts: ReadOptions = {}): AsyncGenerator<CorpusRecord> {
-  for await (const chunk of recordChunks(input, opts)) yield* chunk;
+  // Small chunks: records reach the caller while they are young, so the garbage collector need not copy them (with
+  // 4096 at a time, reading the shipped corpus took half as long again).
+  for await (const chunk of recordChunks(input, opts, 256)) yield* chunk;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

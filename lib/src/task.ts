@@ -266,6 +266,20 @@ export function labelsSchema(task: Task) {
   return z.strictObject(Object.fromEntries(task.fields.map((f) => [f.name, fieldZod(f)])));
 }
 
+// Building the zod schema costs ~100x more than using it (zod compiles it on first use), and parseLabels runs once
+// per answer and per training example, so it keeps one per task object, rebuilt if the task's fields were changed.
+const labelsSchemas = new WeakMap<Task, { fields: string; schema: ReturnType<typeof labelsSchema> }>();
+
+function cachedLabelsSchema(task: Task): ReturnType<typeof labelsSchema> {
+  const fields = JSON.stringify(task.fields);
+  let cached = labelsSchemas.get(task);
+  if (cached === undefined || cached.fields !== fields) {
+    cached = { fields, schema: labelsSchema(task) };
+    labelsSchemas.set(task, cached);
+  }
+  return cached.schema;
+}
+
 function describeValue(v: unknown): string {
   if (v === null) return "null";
   if (Array.isArray(v)) return "array";
@@ -291,7 +305,7 @@ export function parseLabels(task: Task, raw: string | unknown): ParseResult {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     return { ok: false, error: `expected a JSON object with fields ${task.fields.map((f) => f.name).join(", ")}, got ${describeValue(value)}` };
   }
-  const result = labelsSchema(task).safeParse(value);
+  const result = cachedLabelsSchema(task).safeParse(value);
   if (result.success) return { ok: true, labels: result.data as Labels };
 
   const obj = value as Record<string, unknown>;
