@@ -95,7 +95,7 @@ test("a run writes the executed notebook, offline HTML with plotly once, and run
 
 test("secrets from the environment never reach a written file", () => {
   const out = tempDir("secrets");
-  const fakes = { OPENAI_API_KEY: "sk-test-FAKEKEY-0123456789abcdef", HF_TOKEN: "hf_FAKETOKEN_abcdefghijklmnop" };
+  const fakes = { OPENAI_API_KEY: "fake-openai-key-0123456789abcdef", HF_TOKEN: "hf_FAKETOKEN_abcdefghijklmnop" };
   const r = runCli("notebook", [smoke, "-p", "echoEnv=OPENAI_API_KEY", "--out", out], fakes);
   assert.equal(r.code, 0, r.stderr);
   const written = filesUnder(out);

@@ -10,7 +10,7 @@ import { startFakeOpenAI, type FakeOpenAI } from "../support/fake-openai";
 import { filesUnder, tempDir } from "../support/notebooks";
 
 const notebook = path.join(paths.notebooksDir, "1-label.ipynb");
-const FAKE_KEY = "sk-test-NOTEBOOKFAKEKEY-0123456789";
+const FAKE_KEY = "fake-openai-key-NOTEBOOK-0123456789";
 let server: FakeOpenAI;
 
 before(async () => {

@@ -11,7 +11,7 @@ import { runNotebook, type RunResult } from "@distill/lib/dist/notebook";
 import { startFakeOpenAI, type FakeOpenAI } from "../support/fake-openai";
 import { filesUnder, tempDir } from "../support/notebooks";
 
-const FAKE_KEY = "sk-test-PIPELINEFAKEKEY-abcdef0123";
+const FAKE_KEY = "fake-openai-key-PIPELINE-abcdef0123";
 let server: FakeOpenAI;
 let work: string;
 let tiny: string;
