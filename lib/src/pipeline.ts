@@ -306,9 +306,10 @@ export function breakEvenFigure(o: { api: { name: string; usdPerRecord: number }
 }
 
 /** Notebook 2 keeps its training metrics in the workspace, for the break-even in notebook 4. */
-export function saveTraining(ws: Workspace, metrics: { runtime_s: number; steps: number; tokens_seen: number }, device: string | undefined): void {
+export function saveTraining(ws: Workspace, metrics: { runtime_s: number; steps: number; tokens_seen: number }, start: StartEvent | null): void {
   paths.ensureDir(ws.student);
-  fs.writeFileSync(path.join(ws.student, "training.json"), JSON.stringify({ ...metrics, device: device ?? null }, null, 2) + "\n");
+  const facts = { device: start?.device ?? null, params_total: start?.params_total ?? null, params_trainable: start?.params_trainable ?? null };
+  fs.writeFileSync(path.join(ws.student, "training.json"), JSON.stringify({ ...metrics, ...facts }, null, 2) + "\n");
 }
 
 /**
@@ -332,4 +333,26 @@ export function paretoPoints(agreements: { name: string; agreement: number }[], 
     const row = a.name === "student" ? table.find((r) => r.kind === "student") : table.find((r) => r.option === a.name && r.kind === "api");
     return row ? [{ name: a.name === "student" ? `student (${row.option})` : a.name, x: row.usdPerCorpus, y: a.agreement }] : [];
   });
+}
+
+/**
+ * Model FLOPs utilization of a measured inference run against its GPU's peak (data/hardware.json): the job is
+ * prefill-bound, so 2 x params FLOP per token is the yardstick. On a CPU there is no meaningful peak: returns null
+ * with the reason, and the notebook says so instead of drawing.
+ */
+export function utilization(measured: { tokensPerSecond: number; hardware: string }, paramsTotal: number | null): { figure: Figure | null; mfu: number | null; note: string } {
+  const peaks = (JSON.parse(fs.readFileSync(path.join(paths.dataDir, "hardware.json"), "utf8")) as { gpus: { match: string; bf16_dense_tflops: number; measured_matmul_tflops: number | null }[] }).gpus;
+  const gpu = peaks.find((g) => measured.hardware.includes(g.match));
+  if (!gpu) return { figure: null, mfu: null, note: `measured on ${measured.hardware}: MFU is reported for GPU runs only (run this notebook on a GPU, or import a GPU run's throughput)` };
+  if (!paramsTotal) return { figure: null, mfu: null, note: "the student's parameter count is unknown (run notebook 2 in this workDir)" };
+  const achieved = (2 * paramsTotal * measured.tokensPerSecond) / 1e12;
+  const bars = [{ name: "achieved", v: achieved }, ...(gpu.measured_matmul_tflops ? [{ name: "measured matmul peak", v: gpu.measured_matmul_tflops }] : []), { name: "datasheet peak", v: gpu.bf16_dense_tflops }];
+  const mfu = achieved / gpu.bf16_dense_tflops;
+  return { figure: bar(bars.map((b) => b.name), bars.map((b) => b.v), { title: `TFLOP/s on ${measured.hardware}: MFU ${(100 * mfu).toFixed(1)}%`, yTitle: "TFLOP/s (bf16)" }), mfu, note: `MFU ${(100 * mfu).toFixed(1)}% of ${gpu.bf16_dense_tflops} TFLOP/s` };
+}
+
+/** The student's parameter count, as notebook 2 recorded it. */
+export function studentParams(ws: Workspace): number | null {
+  const f = path.join(ws.student, "training.json");
+  return fs.existsSync(f) ? ((JSON.parse(fs.readFileSync(f, "utf8")) as { params_total?: number | null }).params_total ?? null) : null;
 }

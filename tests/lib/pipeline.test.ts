@@ -1,0 +1,55 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { dataset, pipeline, task } from "@distill/lib";
+
+test("utilization: MFU against the GPU's peak; on a CPU a note instead of a number", () => {
+  const cpu = pipeline.utilization({ tokensPerSecond: 100, hardware: "AMD EPYC (2 cores, CPU)" }, 135_000_000);
+  assert.equal(cpu.mfu, null);
+  assert.equal(cpu.figure, null);
+  assert.match(cpu.note, /GPU runs only/);
+  // 7e9 params at 36,000 tok/s = 504 TFLOP/s = 51% of the H100's 989.
+  const gpu = pipeline.utilization({ tokensPerSecond: 36_000, hardware: "NVIDIA H100 80GB HBM3" }, 7_000_000_000);
+  assert.ok(Math.abs(gpu.mfu! - 504 / 989) < 1e-9);
+  assert.ok(gpu.figure);
+  assert.equal(pipeline.utilization({ tokensPerSecond: 1, hardware: "NVIDIA H100" }, null).mfu, null);
+});
+
+test("teacherConfig: provider auto follows the environment; a bad provider is named", () => {
+  const saved = { key: process.env.OPENAI_API_KEY, url: process.env.OPENAI_BASE_URL };
+  try {
+    process.env.OPENAI_API_KEY = "fake-key-for-this-test-only";
+    delete process.env.OPENAI_BASE_URL;
+    const c = pipeline.teacherConfig({ provider: "auto", model: "gpt-4o-mini", mode: "tool", concurrency: 8, budgetUsd: 2 });
+    assert.equal(c.provider, "openai");
+    assert.equal(c.model, "gpt-4o-mini");
+    assert.equal(c.budgetUsd, 2);
+    assert.equal(pipeline.teacherConfig({ provider: "openai", model: "gpt-4o", mode: "tool", concurrency: 4, budgetUsd: 0 }).budgetUsd, undefined);
+    assert.throws(() => pipeline.teacherConfig({ provider: "anthropic", model: "x", mode: "tool", concurrency: 1, budgetUsd: 0 }), /teacherProvider must be "auto", "openai" or "local", got "anthropic"/);
+  } finally {
+    if (saved.key === undefined) delete process.env.OPENAI_API_KEY;
+    else process.env.OPENAI_API_KEY = saved.key;
+    if (saved.url !== undefined) process.env.OPENAI_BASE_URL = saved.url;
+  }
+});
+
+test("labelBalance counts each value per field over labeled rows only", () => {
+  const t = task.loadTask("recipes");
+  const yes = Object.fromEntries(t.fields.map((f) => [f.name, true]));
+  const no = Object.fromEntries(t.fields.map((f) => [f.name, false]));
+  const balance = dataset.labelBalance(t, [{ labels: yes }, { labels: yes }, { labels: no }, { labels: null }]);
+  assert.equal(balance.length, 5);
+  for (const b of balance) {
+    assert.deepEqual(b.counts, { true: 2, false: 1 });
+    assert.ok(Math.abs(b.rateTrue! - 2 / 3) < 1e-12);
+  }
+});
+
+test("paretoPoints joins agreement with the cost table's student and API rows", () => {
+  const table = [
+    { option: "gpt-4 (teacher)", kind: "api", usdPerCorpus: 30000 },
+    { option: "gpt-4o-mini", kind: "api", usdPerCorpus: 150 },
+    { option: "student on H100", kind: "student", usdPerCorpus: 15 },
+  ];
+  const points = pipeline.paretoPoints([{ name: "student", agreement: 0.9 }, { name: "gpt-4o-mini", agreement: 0.92 }, { name: "unpriced", agreement: 1 }], table);
+  assert.deepEqual(points, [{ name: "student (student on H100)", x: 15, y: 0.9 }, { name: "gpt-4o-mini", x: 150, y: 0.92 }]);
+});
