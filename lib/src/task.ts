@@ -34,7 +34,13 @@ export interface Task {
   file: string;
   recordTemplate: string;
   fields: FieldSpec[];
-  teacher: { systemPrompt: string; functionName: string; functionDescription: string };
+  teacher: {
+    systemPrompt: string;
+    functionName: string;
+    functionDescription: string;
+    /** Worked examples shown to the local (small) teacher before each record; API teachers do not need them. */
+    examples: { text: string; labels: Labels }[];
+  };
   student: { promptTemplate: string; maxInputTokens: number };
 }
 
@@ -91,6 +97,7 @@ const taskFileSchema = z
         system_prompt: nonEmpty("system_prompt"),
         function_name: nonEmpty("function_name").regex(openAiName, "function_name may only use letters, digits, _ and - (at most 64)"),
         function_description: nonEmpty("function_description"),
+        examples: z.array(z.object({ text: nonEmpty("text"), labels: z.record(z.string(), z.unknown()) }).strict()).optional(),
       })
       .strict(),
     student: z
@@ -148,7 +155,7 @@ export function loadTask(nameOrPath: string = "recipes"): Task {
     throw new Error(`Task file ${file} is invalid:\n  - ${problems.join("\n  - ")}`);
   }
   const t = parsed.data;
-  return {
+  const task: Task = {
     name: t.name,
     description: t.description,
     file,
@@ -162,9 +169,16 @@ export function loadTask(nameOrPath: string = "recipes"): Task {
       ...(f.maximum !== undefined && { maximum: f.maximum }),
       ...(f.max_length !== undefined && { maxLength: f.max_length }),
     })),
-    teacher: { systemPrompt: t.teacher.system_prompt, functionName: t.teacher.function_name, functionDescription: t.teacher.function_description },
+    teacher: { systemPrompt: t.teacher.system_prompt, functionName: t.teacher.function_name, functionDescription: t.teacher.function_description, examples: [] },
     student: { promptTemplate: t.student.prompt_template, maxInputTokens: t.student.max_input_tokens },
   };
+  // Examples are labels too: they must fit the schema they teach.
+  (t.teacher.examples ?? []).forEach((ex, i) => {
+    const r = parseLabels(task, ex.labels);
+    if (!r.ok) throw new Error(`Task file ${file} is invalid:\n  - teacher.examples[${i}].labels: ${r.error}`);
+    task.teacher.examples.push({ text: ex.text, labels: r.labels });
+  });
+  return task;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

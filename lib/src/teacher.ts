@@ -13,7 +13,7 @@ import type { CorpusRecord } from "./data";
 import * as paths from "./paths";
 import type { OnProgress } from "./progress";
 import { AnswerStore, requestKey, type StoreEntry, type StoreUsage } from "./store";
-import { jsonSchema, parseLabels, responseFormat, teacherMessages, toolChoice, toolDefinition, type Labels, type Task } from "./task";
+import { jsonSchema, parseLabels, responseFormat, studentTarget, teacherMessages, toolChoice, toolDefinition, type Labels, type Task } from "./task";
 import { countTokens, estimateChatTokens, type ChatMessage } from "./tokens";
 
 export type TeacherMode = "tool" | "json_schema";
@@ -176,6 +176,12 @@ function localMessages(task: Task, text: string): Message[] {
   const fields = task.fields.map((f) => `- ${f.name} (${f.type === "enum" ? `one of ${f.values!.join(", ")}` : f.type}): ${f.description}`);
   return [
     { role: "system", content: `${task.teacher.systemPrompt}\n\nAnswer with a JSON object with these fields:\n${fields.join("\n")}` },
+    // A 135M model answers `true` to everything from instructions alone (measured: every field, every recipe);
+    // worked examples with contrasting answers (data/tasks/<task>.json teacher.examples) make its labels vary.
+    ...task.teacher.examples.flatMap((ex): Message[] => [
+      { role: "user", content: ex.text },
+      { role: "assistant", content: studentTarget(task, ex.labels) },
+    ]),
     { role: "user", content: text },
   ];
 }

@@ -57,10 +57,17 @@ class FieldSpec(_TaskPart):
         return self
 
 
+class TeacherExample(_TaskPart):
+    text: str
+    labels: dict[str, Any]
+
+
 class TeacherSpec(_TaskPart):
     system_prompt: str
     function_name: str
     function_description: str
+    # Few-shot examples for the local teacher (lib/src/teacher.ts); the student never sees them.
+    examples: list[TeacherExample] = []
 
 
 class StudentSpec(_TaskPart):

@@ -23,6 +23,7 @@ function taskFile(name: string, edit: (t: any) => void): string {
 
 const mixedFile = taskFile("mixed", (t) => {
   t.name = "mixed";
+  delete t.teacher.examples; // they label the recipe fields
   t.fields = [
     { name: "cuisine", type: "enum", description: "Where the dish comes from.", values: ["french", "indian", "other"] },
     { name: "servings", type: "integer", description: "How many people it feeds.", minimum: 1, maximum: 20 },
@@ -175,6 +176,8 @@ test("invalid task files give errors naming the file and the field", () => {
     ["bad-name", (t) => (t.fields[0].name = "has meat"), /fields\[0\]\.name.*must be an identifier/],
     ["no-text", (t) => (t.student.prompt_template = "Label it:"), /student\.prompt_template: prompt_template must contain "\{text\}"/],
     ["typo-key", (t) => (t.fields[0].descripton = "x"), /fields\[0\].*descripton/],
+    ["bad-example", (t) => (t.teacher.examples[1].labels.requires_oven = "yes"), /teacher\.examples\[1\]\.labels: field requires_oven: expected boolean, got string "yes"/],
+    ["example-missing-field", (t) => delete t.teacher.examples[0].labels.main_dish, /teacher\.examples\[0\]\.labels: .*main_dish/],
   ];
   for (const [name, edit, message] of cases) {
     const file = taskFile(name, edit);
@@ -184,6 +187,14 @@ test("invalid task files give errors naming the file and the field", () => {
       return true;
     });
   }
+});
+
+test("the teacher's worked examples are loaded and validated as labels", () => {
+  const t = task.loadTask("recipes");
+  assert.ok(t.teacher.examples.length >= 2);
+  for (const ex of t.teacher.examples) assert.ok(task.parseLabels(t, ex.labels).ok);
+  // Contrasting answers: every field is both true and false somewhere, or the examples teach a constant.
+  for (const f of t.fields) assert.deepEqual(new Set(t.teacher.examples.map((ex) => ex.labels[f.name])), new Set([true, false]), f.name);
 });
 
 test("a task file that is not JSON, or missing, says which and where", () => {
