@@ -7,8 +7,7 @@
 import * as fs from "node:fs";
 import { z } from "zod";
 import * as paths from "./paths";
-import type { OnProgress } from "./progress";
-import { loadTrainingFile, runJob, type DoneEvent, type JobEvent } from "./runtime";
+import { configProblems, loadTrainingFile, runJob, type DoneEvent, type JobOptions } from "./runtime";
 
 // Mirrors InferConfig in infer.py (extra keys are errors on both sides); tests/lib/infer.test.ts checks the defaults
 // against Python's.
@@ -70,12 +69,7 @@ export const inferDefaults: Omit<InferConfig, "model" | "input_file" | "output_f
 export function inferConfig(overrides: InferOverrides): InferConfig {
   const model = overrides.merged_dir ? null : String(loadTrainingFile().defaults.base_model);
   const result = InferConfigSchema.safeParse({ ...inferDefaults, model, ...overrides });
-  if (!result.success) {
-    const problems = result.error.issues.map((iss) =>
-      iss.code === "unrecognized_keys" ? `unknown field(s) ${iss.keys.map((k) => `'${k}'`).join(", ")}` : `field '${iss.path.join(".")}': ${iss.message}`,
-    );
-    throw new Error(`inferConfig: ${problems.join("; ")}`);
-  }
+  if (!result.success) throw new Error(`inferConfig: ${configProblems(result.error)}`);
   return result.data;
 }
 
@@ -114,12 +108,8 @@ export interface InferMetrics {
   [extra: string]: unknown;
 }
 
-export interface InferOptions {
-  onEvent?: (event: JobEvent) => void;
-  onProgress?: OnProgress;
-  signal?: AbortSignal;
-  env?: Record<string, string>;
-}
+/** The same options every job wrapper takes (runtime.train, runtime.merge). */
+export type InferOptions = JobOptions;
 
 export interface InferResult {
   outputFile: string;

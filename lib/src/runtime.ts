@@ -408,15 +408,17 @@ export function trainConfig(overrides: TrainOverrides): TrainConfig {
   return validateTrainConfig(values);
 }
 
+/** A job config's validation problems in one line: every wrong field and every unknown one, by name. */
+export function configProblems(error: z.ZodError): string {
+  return error.issues
+    .map((iss) => (iss.code === "unrecognized_keys" ? `unknown field(s) ${iss.keys.map((k) => `'${k}'`).join(", ")}` : `field '${iss.path.join(".")}': ${iss.message}`))
+    .join("; ");
+}
+
 /** Check a complete train config; the error lists every wrong or unknown field. */
 export function validateTrainConfig(values: unknown): TrainConfig {
   const result = TrainConfigSchema.safeParse(values);
-  if (!result.success) {
-    const problems = result.error.issues.map((iss) =>
-      iss.code === "unrecognized_keys" ? `unknown field(s) ${iss.keys.map((k) => `'${k}'`).join(", ")}` : `field '${iss.path.join(".")}': ${iss.message}`,
-    );
-    throw new Error(`train config: ${problems.join("; ")}`);
-  }
+  if (!result.success) throw new Error(`train config: ${configProblems(result.error)}`);
   return result.data;
 }
 
