@@ -3,7 +3,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import type { Prices } from "./cost";
+import { importThroughput, type Prices } from "./cost";
 import { readRecords, sampleRecords } from "./data";
 import { readLabeled, type LabeledRow } from "./dataset";
 import { agreementByGroup, disagreements, evaluateAgreement, type Evaluation } from "./evaluate";
@@ -219,6 +219,13 @@ export async function baseline(task: Task, ws: Workspace, rows: LabeledRow[], mo
   return { name: model, evaluation, note: `${run.totals.failed} failed, $${run.totals.costUsd.toFixed(4)}` };
 }
 
+/** Every baseline model in turn (each skips with a note when no key is set). */
+export async function baselines(task: Task, ws: Workspace, rows: LabeledRow[], models: string[], o: { budgetUsd: number; prices: Prices; concurrency: number }): Promise<{ name: string; evaluation: Evaluation | null; note: string }[]> {
+  const out: { name: string; evaluation: Evaluation | null; note: string }[] = [];
+  for (const model of models) out.push(await baseline(task, ws, rows, model, o));
+  return out;
+}
+
 /** Evaluation summary kept in the workspace for notebook 4 (agreement per option for the Pareto plot). */
 export function saveEvaluation(ws: Workspace, rows: { name: string; agreement: number; kappa: number | null }[]): void {
   fs.writeFileSync(path.join(ws.dir, "evaluation.json"), JSON.stringify(rows, null, 2) + "\n");
@@ -275,8 +282,12 @@ export async function apiTokens(task: Task, corpus: string | string[], models: s
   return { byModel, stats, records: stats[encodingForModel(models[0])].count };
 }
 
-/** Student throughput measured here: infer over n corpus records (not the test set: the corpus is the real job). */
-export async function measureThroughput(ws: Workspace, student: ReturnType<typeof studentModel>, o: { corpus: string | string[]; n: number; seed: number; taskName: string; batchSize: number; engine: string; onProgress?: OnProgress }): Promise<{ recordsPerSecond: number; tokensPerSecond: number; hardware: string; records: number; inputTokens: number; outputTokens: number; engine: string }> {
+/**
+ * Student throughput: measured here by infer over n corpus records (not the test set: the corpus is the real job),
+ * or, with `importFrom`, read from another run's run.json (a GPU run priced on a CPU machine).
+ */
+export async function measureThroughput(ws: Workspace, student: ReturnType<typeof studentModel>, o: { corpus: string | string[]; n: number; seed: number; taskName: string; batchSize: number; engine: string; importFrom?: string; onProgress?: OnProgress }): Promise<{ recordsPerSecond: number; tokensPerSecond: number; hardware: string; records: number; engine: string }> {
+  if (o.importFrom) return { ...(await importThroughput(o.importFrom)), records: 0, engine: `imported from ${o.importFrom}` };
   paths.ensureDir(ws.throughput);
   const input = path.join(ws.throughput, "corpus-sample.jsonl");
   await writeCorpusSample(o.corpus, o.n, o.seed, input);
@@ -287,8 +298,6 @@ export async function measureThroughput(ws: Workspace, student: ReturnType<typeo
     tokensPerSecond: r.metrics.tokens_per_s,
     hardware: r.metrics.device.startsWith("cuda") && hw.gpu ? hw.gpu : `${hw.cpu} (${hw.cores} cores, CPU)`,
     records: r.metrics.records,
-    inputTokens: r.metrics.input_tokens / Math.max(1, r.metrics.records),
-    outputTokens: r.metrics.output_tokens / Math.max(1, r.metrics.records),
     engine: r.metrics.engine,
   };
 }

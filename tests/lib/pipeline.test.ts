@@ -53,3 +53,18 @@ test("paretoPoints joins agreement with the cost table's student and API rows", 
   const points = pipeline.paretoPoints([{ name: "student", agreement: 0.9 }, { name: "gpt-4o-mini", agreement: 0.92 }, { name: "unpriced", agreement: 1 }], table);
   assert.deepEqual(points, [{ name: "student (student on H100)", x: 15, y: 0.9 }, { name: "gpt-4o-mini", x: 150, y: 0.92 }]);
 });
+
+test("measureThroughput with importFrom reads another run's run.json instead of running the student", async () => {
+  const fs = await import("node:fs");
+  const os = await import("node:os");
+  const path = await import("node:path");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "distill-throughput-"));
+  const runJson = path.join(dir, "run.json");
+  fs.writeFileSync(runJson, JSON.stringify({ results: { throughput: { records_per_s: 120.5, tokens_per_s: 40000, hardware: "NVIDIA H100 80GB HBM3" } } }));
+  const ws = pipeline.workspace(dir);
+  const m = await pipeline.measureThroughput(ws, { model: null, merged_dir: "unused", adapter_dir: null }, { corpus: [], n: 1, seed: 0, taskName: "recipes", batchSize: 1, engine: "auto", importFrom: runJson });
+  assert.equal(m.recordsPerSecond, 120.5);
+  assert.equal(m.hardware, "NVIDIA H100 80GB HBM3");
+  assert.match(m.engine, /imported from/);
+  assert.equal(fs.existsSync(ws.throughput), false, "nothing was run");
+});
