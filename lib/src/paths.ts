@@ -1,4 +1,5 @@
-// Where things live. The lib is compiled to lib/dist and reached through a workspace symlink, which Node
+// Where things live: the project's folders, and the layout of a pipeline's work folder (each notebook reads what the
+// one before wrote). The lib is compiled to lib/dist and reached through a workspace symlink, which Node
 // resolves to the real path, so the project root is two folders above this file (DISTILL_ROOT overrides).
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -44,4 +45,37 @@ export function smollm2Gguf(): string {
     );
   }
   return candidates.sort()[0];
+}
+
+export interface Workspace {
+  dir: string;
+  /** Every teacher answer, fsynced before use: paid work is never lost, and reruns are free. */
+  store: string;
+  labeled: string;
+  train: string;
+  test: string;
+  batchInput: string;
+  student: string;
+  adapter: string;
+  merged: string;
+  predictions: string;
+  throughput: string;
+}
+
+export function workspace(workDir: string): Workspace {
+  const dir = ensureDir(resolve(workDir));
+  const student = path.join(dir, "student");
+  return {
+    dir,
+    store: path.join(dir, "teacher-store.jsonl"),
+    labeled: path.join(dir, "labeled.arrow"),
+    train: path.join(dir, "train.jsonl"),
+    test: path.join(dir, "test.jsonl"),
+    batchInput: path.join(dir, "batch-input.jsonl"),
+    student,
+    adapter: path.join(student, "adapter"),
+    merged: path.join(student, "merged"),
+    predictions: path.join(dir, "predictions.jsonl"),
+    throughput: path.join(dir, "throughput"),
+  };
 }

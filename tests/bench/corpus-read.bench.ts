@@ -7,7 +7,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
 import { performance } from "node:perf_hooks";
-import { data } from "@distill/lib";
+import { corpus } from "@distill/lib";
 import { peakRssMiB, writeBenchResult, type BenchMetric } from "../support/bench";
 
 const heapLimitMiB = 64;
@@ -22,7 +22,7 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; seconds: numb
 
 /** The english-original corpus written `copies` times into one JSONL.gz, slugs suffixed so every id is new. */
 function writeCopies(copies: number, file: string): number {
-  const lines = data.defaultCorpus.flatMap((f) => zlib.gunzipSync(fs.readFileSync(f)).toString("utf8").split("\n").filter((l) => l.trim() !== ""));
+  const lines = corpus.defaultCorpus.flatMap((f) => zlib.gunzipSync(fs.readFileSync(f)).toString("utf8").split("\n").filter((l) => l.trim() !== ""));
   fs.writeFileSync(file, "");
   for (let c = 0; c < copies; c++) {
     const text = lines.map((line) => {
@@ -37,20 +37,20 @@ function writeCopies(copies: number, file: string): number {
 
 /** Child process: sample the big file and report time and this process's own memory, before and at peak. */
 async function sampleInChild(file: string): Promise<void> {
-  for await (const _ of data.readRecords(data.defaultCorpus[0])) break; // load modules and the task first
+  for await (const _ of corpus.readRecords(corpus.defaultCorpus[0])) break; // load modules and the task first
   const before = peakRssMiB();
-  const run = await timed(() => data.sampleRecords(file, { n: 1000, seed: 0 }));
+  const run = await timed(() => corpus.sampleRecords(file, { n: 1000, seed: 0 }));
   console.log(JSON.stringify({ seconds: run.seconds, seen: run.value.stats.seen, duplicates: run.value.stats.duplicates, rssBefore: before, rssPeak: peakRssMiB() }));
 }
 
 async function main(): Promise<void> {
   // Warm up module loading and the task file so the first timing is the reader's.
-  for await (const _ of data.readRecords(data.defaultCorpus[0])) break;
+  for await (const _ of corpus.readRecords(corpus.defaultCorpus[0])) break;
 
   const arrow = await timed(async () => {
     let rows = 0;
     let batches = 0;
-    for await (const batch of data.readCorpus(data.defaultCorpus)) {
+    for await (const batch of corpus.readCorpus(corpus.defaultCorpus)) {
       rows += batch.numRows;
       batches++;
     }
@@ -58,10 +58,10 @@ async function main(): Promise<void> {
   });
   const objects = await timed(async () => {
     let rows = 0;
-    for await (const _ of data.readRecords(data.defaultCorpus)) rows++;
+    for await (const _ of corpus.readRecords(corpus.defaultCorpus)) rows++;
     return rows;
   });
-  const sample = await timed(() => data.sampleRecords(data.defaultCorpus, { n: 5000, seed: 0 }));
+  const sample = await timed(() => corpus.sampleRecords(corpus.defaultCorpus, { n: 5000, seed: 0 }));
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "corpus-bench-"));
   const bigFile = path.join(dir, "ten-times.jsonl.gz");

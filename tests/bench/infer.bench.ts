@@ -10,20 +10,19 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { execFileSync } from "node:child_process";
-import { data, evaluate, paths } from "@distill/lib";
-import * as inferLib from "@distill/lib/dist/infer";
+import { corpus, inference as inferLib, paths } from "@distill/lib";
 import { writeBenchResult, type BenchMetric } from "../support/bench";
 
 const RECORDS = 32;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "infer-bench-"));
 
-async function realRecipes(n: number): Promise<data.CorpusRecord[]> {
-  const pool: data.CorpusRecord[] = [];
-  for await (const r of data.readRecords(data.defaultCorpus)) {
+async function realRecipes(n: number): Promise<corpus.CorpusRecord[]> {
+  const pool: corpus.CorpusRecord[] = [];
+  for await (const r of corpus.readRecords(corpus.defaultCorpus)) {
     pool.push(r);
     if (pool.length >= 3000) break;
   }
-  return evaluate.randomPicks(pool, n, 0);
+  return inferLib.randomPicks(pool, n, 0);
 }
 
 interface Run {

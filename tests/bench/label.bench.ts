@@ -1,9 +1,9 @@
 // Labeling speed (issue 3):
-//  1. teacher.labelRecords against the fake OpenAI server (its own process) answering after 200 ms, at concurrency
+//  1. label.labelRecords against the fake OpenAI server (its own process) answering after 200 ms, at concurrency
 //     1, 8, 32, 64, with a real AnswerStore: records/s against the ideal concurrency / latency (goal >= 90% at 64);
 //  2. AnswerStore write cost per record: one put at a time (each waits for its fsync) and many at once (group commit);
 //  3. the local teacher (SmolLM2 GGUF, node-llama-cpp on this CPU): records/s over a few recipes;
-//  4. the corpus loader: data.readRecords streaming the english-original corpus repeated to 2,000,000+ rows, rows/s
+//  4. the corpus loader: corpus.readRecords streaming the english-original corpus repeated to 2,000,000+ rows, rows/s
 //     and peak memory, in a child process so that its peak is its own.
 //   node tests/.build/bench/label.bench.js            (all)
 //   node tests/.build/bench/label.bench.js --loader   (the child for 4; prints one JSON line)
@@ -13,7 +13,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { performance } from "node:perf_hooks";
-import { cost, data, paths, store, task as taskLib, teacher } from "@distill/lib";
+import { corpus, label, paths, prices as pricesLib, task as taskLib } from "@distill/lib";
 import { peakRssMiB, writeBenchResult, type BenchMetric } from "../support/bench";
 import { recipeLabels } from "../support/fake-openai";
 import { startFakeOpenAIProcess, type FakeOpenAIProcess } from "../support/fake-openai-process";
@@ -37,10 +37,10 @@ function cpuSeconds(since: NodeJS.CpuUsage): number {
 }
 
 /** Real recipes, the first n of the shipped corpus (distinct texts, so every request is a new one). */
-async function recipes(n: number): Promise<data.CorpusRecord[]> {
-  const out: data.CorpusRecord[] = [];
+async function recipes(n: number): Promise<corpus.CorpusRecord[]> {
+  const out: corpus.CorpusRecord[] = [];
   const seen = new Set<string>();
-  for await (const r of data.readRecords(data.defaultCorpus)) {
+  for await (const r of corpus.readRecords(corpus.defaultCorpus)) {
     if (seen.has(r.text)) continue;
     seen.add(r.text);
     out.push(r);
@@ -66,16 +66,16 @@ interface LevelResult {
 }
 
 /** One labelRecords run at concurrency c into an empty store (every record is bought), checked and timed. */
-async function level(server: FakeOpenAIProcess, c: number, tmp: string, pool: data.CorpusRecord[], repeat: number): Promise<LevelResult> {
+async function level(server: FakeOpenAIProcess, c: number, tmp: string, pool: corpus.CorpusRecord[], repeat: number): Promise<LevelResult> {
   const task = taskLib.loadTask("recipes");
-  const prices = cost.loadPrices();
+  const prices = pricesLib.loadPrices();
   const records = pool.slice(0, recordsAt(c));
-  const answers = store.AnswerStore.open(path.join(tmp, `store-c${c}-${repeat}.jsonl`));
+  const answers = label.AnswerStore.open(path.join(tmp, `store-c${c}-${repeat}.jsonl`));
   await server.reset();
   const before = await server.stats();
   const cpu = process.cpuUsage();
   const start = performance.now();
-  const run = await teacher.labelRecords(task, records, { provider: "openai", model, baseURL: server.url, concurrency: c }, { store: answers, prices });
+  const run = await label.labelRecords(task, records, { provider: "openai", model, baseURL: server.url, concurrency: c }, { store: answers, prices });
   const seconds = (performance.now() - start) / 1000;
   const clientCpuS = cpuSeconds(cpu);
   const after = await server.stats();
@@ -83,7 +83,7 @@ async function level(server: FakeOpenAIProcess, c: number, tmp: string, pool: da
   if (run.totals.ok !== records.length) throw new Error(`c=${c}: ${run.totals.failed} of ${records.length} records failed: ${run.results.find((r) => r.status === "failed")?.error}`);
   // The answers are the fake teacher's labels for each record's own text, in input order, and all are on disk.
   run.results.forEach((r, i) => assert.deepEqual(r.labels, recipeLabels(records[i].text), `c=${c}: wrong labels for ${r.id}`));
-  const reopened = store.AnswerStore.open(answers.file);
+  const reopened = label.AnswerStore.open(answers.file);
   if (reopened.size !== records.length) throw new Error(`c=${c}: the store holds ${reopened.size} answers, not ${records.length}`);
   await reopened.close();
   const recordsPerS = records.length / seconds;
@@ -102,15 +102,15 @@ async function level(server: FakeOpenAIProcess, c: number, tmp: string, pool: da
   };
 }
 
-async function benchOpenAI(tmp: string, pool: data.CorpusRecord[]): Promise<(LevelResult & { runs: number[] })[]> {
+async function benchOpenAI(tmp: string, pool: corpus.CorpusRecord[]): Promise<(LevelResult & { runs: number[] })[]> {
   const server = await startFakeOpenAIProcess({ delayMs: LATENCY_MS });
   const task = taskLib.loadTask("recipes");
-  const prices = cost.loadPrices();
+  const prices = pricesLib.loadPrices();
   const results: (LevelResult & { runs: number[] })[] = [];
   try {
     // Warm up the SDK, the HTTP pool and the JIT on a throwaway store, so the first level is not charged for it.
-    const warm = store.AnswerStore.open(path.join(tmp, "warm.jsonl"));
-    await teacher.labelRecords(task, pool.slice(0, 16), { provider: "openai", model, baseURL: server.url, concurrency: 16 }, { store: warm, prices });
+    const warm = label.AnswerStore.open(path.join(tmp, "warm.jsonl"));
+    await label.labelRecords(task, pool.slice(0, 16), { provider: "openai", model, baseURL: server.url, concurrency: 16 }, { store: warm, prices });
     await warm.close();
     for (const c of CONCURRENCY) {
       // Other processes share this machine's cores, so each level runs REPEATS times and reports its median run.
@@ -131,8 +131,8 @@ async function benchOpenAI(tmp: string, pool: data.CorpusRecord[]): Promise<(Lev
 // 2. Store writes.
 
 /** An entry the size of a real one: the request the teacher sends and a ChatCompletion-shaped response. */
-function storeEntry(task: taskLib.Task, record: data.CorpusRecord, i: number): store.NewEntry {
-  const request = teacher.teacherRequest(task, record.text, { provider: "openai", model });
+function storeEntry(task: taskLib.Task, record: corpus.CorpusRecord, i: number): label.NewEntry {
+  const request = label.teacherRequest(task, record.text, { provider: "openai", model });
   const labels = { has_non_fish_meat: i % 2 === 0, requires_oven: true, requires_stove: false, cook_time_over_30_mins: false, main_dish: true };
   const response = {
     id: `chatcmpl-${i}`,
@@ -142,29 +142,29 @@ function storeEntry(task: taskLib.Task, record: data.CorpusRecord, i: number): s
     choices: [{ index: 0, message: { role: "assistant", content: null, tool_calls: [{ id: `call_${i}`, type: "function", function: { name: task.teacher.functionName, arguments: JSON.stringify(labels) } }] }, finish_reason: "tool_calls" }],
     usage: { prompt_tokens: 300, completion_tokens: 42, total_tokens: 342 },
   };
-  return { key: store.requestKey(request), request, response, usage: { inputTokens: 300, cachedInputTokens: 0, outputTokens: 42 }, labels, costUsd: 0.0001 };
+  return { key: label.requestKey(request), request, response, usage: { inputTokens: 300, cachedInputTokens: 0, outputTokens: 42 }, labels, costUsd: 0.0001 };
 }
 
-async function benchStore(tmp: string, pool: data.CorpusRecord[]): Promise<Record<string, number>> {
+async function benchStore(tmp: string, pool: corpus.CorpusRecord[]): Promise<Record<string, number>> {
   const task = taskLib.loadTask("recipes");
   const entries = pool.slice(0, 512).map((r, i) => storeEntry(task, r, i));
   const lineBytes = entries.reduce((sum, e) => sum + JSON.stringify({ ...e, at: new Date().toISOString() }).length + 1, 0) / entries.length;
 
-  const sequential = store.AnswerStore.open(path.join(tmp, "store-sequential.jsonl"));
+  const sequential = label.AnswerStore.open(path.join(tmp, "store-sequential.jsonl"));
   const n = 200;
   let start = performance.now();
   for (const e of entries.slice(0, n)) await sequential.put(e);
   const sequentialMs = (performance.now() - start) / n;
   await sequential.close();
 
-  const concurrent = store.AnswerStore.open(path.join(tmp, "store-concurrent.jsonl"));
+  const concurrent = label.AnswerStore.open(path.join(tmp, "store-concurrent.jsonl"));
   start = performance.now();
   await Promise.all(entries.map((e) => concurrent.put(e)));
   const concurrentMs = (performance.now() - start) / entries.length;
   await concurrent.close();
 
   // 64 writers, each putting its next entry when the last one is stored: what labelRecords at c=64 does.
-  const writers = store.AnswerStore.open(path.join(tmp, "store-writers.jsonl"));
+  const writers = label.AnswerStore.open(path.join(tmp, "store-writers.jsonl"));
   start = performance.now();
   let next = 0;
   await Promise.all(Array.from({ length: 64 }, async () => {
@@ -178,21 +178,21 @@ async function benchStore(tmp: string, pool: data.CorpusRecord[]): Promise<Recor
 // ---------------------------------------------------------------------------------------------------------------
 // 3. Local teacher.
 
-async function benchLocal(tmp: string, pool: data.CorpusRecord[]): Promise<Record<string, number>> {
+async function benchLocal(tmp: string, pool: corpus.CorpusRecord[]): Promise<Record<string, number>> {
   const task = taskLib.loadTask("recipes");
-  const config: teacher.TeacherConfig = { provider: "local", model: paths.smollm2Gguf() };
+  const config: label.TeacherConfig = { provider: "local", model: paths.smollm2Gguf() };
   // Load the model and its grammar first (a record outside the timed set), so the figure is the steady rate.
   let start = performance.now();
-  const warm = store.AnswerStore.open(path.join(tmp, "local-warm.jsonl"));
-  await teacher.labelRecords(task, pool.slice(LOCAL_RECORDS, LOCAL_RECORDS + 1), config, { store: warm });
+  const warm = label.AnswerStore.open(path.join(tmp, "local-warm.jsonl"));
+  await label.labelRecords(task, pool.slice(LOCAL_RECORDS, LOCAL_RECORDS + 1), config, { store: warm });
   await warm.close();
   const loadSeconds = (performance.now() - start) / 1000;
 
-  const answers = store.AnswerStore.open(path.join(tmp, "local.jsonl"));
+  const answers = label.AnswerStore.open(path.join(tmp, "local.jsonl"));
   const records = pool.slice(0, LOCAL_RECORDS);
   const cpu = process.cpuUsage();
   start = performance.now();
-  const run = await teacher.labelRecords(task, records, config, { store: answers });
+  const run = await label.labelRecords(task, records, config, { store: answers });
   const seconds = (performance.now() - start) / 1000;
   const cpuS = cpuSeconds(cpu);
   await answers.close();
@@ -215,14 +215,14 @@ async function benchLocal(tmp: string, pool: data.CorpusRecord[]): Promise<Recor
 
 async function loaderChild(): Promise<void> {
   const passes = Math.ceil(LOADER_ROWS / 19_491);
-  const files = Array.from({ length: passes }, () => data.defaultCorpus).flat();
-  for await (const _ of data.readRecords(data.defaultCorpus[0])) break; // load modules and the task first
+  const files = Array.from({ length: passes }, () => corpus.defaultCorpus).flat();
+  for await (const _ of corpus.readRecords(corpus.defaultCorpus[0])) break; // load modules and the task first
   const rssBefore = peakRssMiB();
   const cpu = process.cpuUsage();
   const start = performance.now();
   let rows = 0;
   let chars = 0;
-  for await (const r of data.readRecords(files)) {
+  for await (const r of corpus.readRecords(files)) {
     rows++;
     chars += r.text.length;
   }
@@ -248,7 +248,7 @@ async function main(): Promise<void> {
     // The default thread count (half the logical cores). Two threads on this 2-core machine, shared with other
     // processes, were 7x slower (0.066 records/s): llama.cpp's threads wait on each other when a core is taken.
     const local = await benchLocal(tmp, pool);
-    await teacher.disposeLocalTeacher();
+    await label.disposeLocalTeacher();
     const loader = benchLoader();
 
     const at64 = levels.find((l) => l.concurrency === 64)!;
@@ -265,7 +265,7 @@ async function main(): Promise<void> {
       { name: "AnswerStore.put, 512 at once (group commit)", value: round(storeCost.concurrentMs * 1000, 1), unit: "µs/record" },
       { name: "AnswerStore.put, 64 writers in turn (as labelRecords at concurrency 64)", value: round(storeCost.writersMs * 1000, 1), unit: "µs/record" },
       { name: `local teacher records/s (SmolLM2-135M Q4_1, default ${local.threads} thread(s), ${LOCAL_RECORDS} recipes)`, value: local.recordsPerS, unit: "records/s", note: `${local.seconds} s (CPU ${local.cpuS} s), ${local.outputTokensPerS} output tokens/s; model load + first record ${local.firstRecordWithLoadS} s` },
-      { name: `loader rows/s, ${loader.rows.toLocaleString("en-US")} rows (data.readRecords)`, value: Math.round(loader.rows / loader.seconds), unit: "rows/s", note: `${round(loader.seconds, 1)} s wall, ${round(loader.cpuS, 1)} s CPU` },
+      { name: `loader rows/s, ${loader.rows.toLocaleString("en-US")} rows (corpus.readRecords)`, value: Math.round(loader.rows / loader.seconds), unit: "rows/s", note: `${round(loader.seconds, 1)} s wall, ${round(loader.cpuS, 1)} s CPU` },
       { name: "loader peak memory (RSS of the reading process)", value: loader.rssPeak, unit: "MiB", goal: "< 1024", met: loader.rssPeak < 1024, note: `${loader.rssBefore} MiB after loading the lib` },
     ];
     writeBenchResult("label", metrics, {

@@ -1,5 +1,5 @@
 // Streaming token statistics over the original's corpus size (2,147,248 recipes): the shipped english-original
-// corpus (19,491 recipes) read again and again through data.readRecords until that many records have streamed.
+// corpus (19,491 recipes) read again and again through corpus.readRecords until that many records have streamed.
 // Goal: under 60 s and under 1 GB peak memory on 2 cores.
 //
 // Because the stream repeats the same 19,491 texts, the counter is wrapped in tokens.cachedCounter: each distinct
@@ -7,17 +7,17 @@
 // uncached tokenizer speed is measured on the first pass and the uncached time is projected from it.
 import * as os from "node:os";
 import { performance } from "node:perf_hooks";
-import { data, tokens } from "@distill/lib";
+import { corpus, tokens } from "@distill/lib";
 import { peakRssMiB, writeBenchResult } from "../support/bench";
 
 const TARGET = 2_147_248;
 const MODEL = "gpt-4o-mini"; // o200k_base, the encoding of every current OpenAI model
 
-async function* repeatedCorpus(target: number, onPass: () => void): AsyncGenerator<data.CorpusRecord> {
+async function* repeatedCorpus(target: number, onPass: () => void): AsyncGenerator<corpus.CorpusRecord> {
   let n = 0;
   for (;;) {
     onPass();
-    for await (const record of data.readRecords(data.defaultCorpus)) {
+    for await (const record of corpus.readRecords(corpus.defaultCorpus)) {
       yield record;
       if (++n >= target) return;
     }
@@ -32,7 +32,7 @@ async function main(): Promise<void> {
   let distinctTokens = 0;
   let tokenizeMs = 0;
   const passStart = performance.now();
-  for await (const record of data.readRecords(data.defaultCorpus)) {
+  for await (const record of corpus.readRecords(corpus.defaultCorpus)) {
     const t = performance.now();
     distinctTokens += tokens.countTokens(MODEL, record.text);
     tokenizeMs += performance.now() - t;
@@ -65,7 +65,7 @@ async function main(): Promise<void> {
   // 3. The statistics code alone (cached counter + accumulation), fed from memory: what this module costs on top
   //    of the reader.
   const texts: { text: string }[] = [];
-  for await (const record of data.readRecords(data.defaultCorpus)) texts.push({ text: record.text });
+  for await (const record of corpus.readRecords(corpus.defaultCorpus)) texts.push({ text: record.text });
   const cycle = function* (): Generator<{ text: string }> {
     for (let i = 0; i < TARGET; i++) yield texts[i % texts.length];
   };
@@ -87,7 +87,7 @@ async function main(): Promise<void> {
       },
       { name: "records per second, end to end", value: Math.round(TARGET / seconds), unit: "records/s" },
       { name: "token statistics alone (cached counter + accumulation, records from memory)", value: Math.round(TARGET / memorySeconds), unit: "records/s", note: `${round(memorySeconds, 1)} s for ${TARGET.toLocaleString("en-US")} records` },
-      { name: "reader alone (data.readRecords, gz JSONL -> text)", value: Math.round(readerRecordsPerSecond), unit: "records/s" },
+      { name: "reader alone (corpus.readRecords, gz JSONL -> text)", value: Math.round(readerRecordsPerSecond), unit: "records/s" },
       { name: "tokenizer alone, uncached (js-tiktoken o200k_base)", value: Math.round(tokenizerRecordsPerSecond), unit: "records/s", note: `${Math.round(tokenizerTokensPerSecond).toLocaleString("en-US")} tokens/s` },
       {
         name: `projected time for ${TARGET.toLocaleString("en-US")} distinct records (reader + uncached tokenizer)`,
@@ -102,7 +102,7 @@ async function main(): Promise<void> {
       loadAverage1mAtEnd: round(os.loadavg()[0], 2),
       model: MODEL,
       encoding: tokens.encodingForModel(MODEL),
-      corpus: "data/recipes/open-recipe-archive/english-original/*.jsonl.gz via data.readRecords",
+      corpus: "data/recipes/open-recipe-archive/english-original/*.jsonl.gz via corpus.readRecords",
       distinctRecords: distinct,
       passes,
       caching: "tokens.cachedCounter: each distinct text tokenized once (SHA-1 key); counts are exact",

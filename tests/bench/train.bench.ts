@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { execFileSync } from "node:child_process";
-import { data, paths, runtime, task as taskLib } from "@distill/lib";
+import { corpus, paths, runtime, task as taskLib, train } from "@distill/lib";
 import { writeBenchResult, type BenchMetric } from "../support/bench";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "train-bench-"));
@@ -42,13 +42,13 @@ interface RunSummary {
   lastLoss: number;
 }
 
-async function measure(config: runtime.TrainConfig, env: Record<string, string> = {}): Promise<RunSummary> {
+async function measure(config: train.TrainConfig, env: Record<string, string> = {}): Promise<RunSummary> {
   const steps: runtime.StepEvent[] = [];
   const stepTimes: number[] = [];
   let start: runtime.StartEvent | undefined;
   const t0 = Date.now();
   let tStart = 0;
-  const result = await runtime.train(config, {
+  const result = await train.train(config, {
     env,
     onEvent: (e) => {
       if (e.event === "start") {
@@ -85,7 +85,7 @@ async function measure(config: runtime.TrainConfig, env: Record<string, string> 
 const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d;
 
 async function main(): Promise<void> {
-  const { records } = await data.sampleRecords(data.defaultCorpus, { n: 1000, seed: 7 });
+  const { records } = await corpus.sampleRecords(corpus.defaultCorpus, { n: 1000, seed: 7 });
   const trainFile = path.join(tmp, "train.jsonl");
   fs.writeFileSync(
     trainFile,
@@ -98,16 +98,16 @@ async function main(): Promise<void> {
 
   const common = { train_file: trainFile, eval_fraction: 0, save_steps: 1000, logging_steps: 1 } as const;
   console.error("tiny model (hidden 64, 2 layers), 8 steps of 2 x 1024 tokens");
-  const tinyRun = await measure(runtime.trainConfig({ ...common, base_model: tiny, output_dir: path.join(tmp, "tiny-run"), preset: "cpu-quick", max_steps: 8, micro_batch_size: 2, grad_accum_steps: 1 }));
+  const tinyRun = await measure(train.trainConfig({ ...common, base_model: tiny, output_dir: path.join(tmp, "tiny-run"), preset: "cpu-quick", max_steps: 8, micro_batch_size: 2, grad_accum_steps: 1 }));
   console.error("packing at the original's 4096 tokens (tiny model, 1 step)");
-  const packed4096 = await measure(runtime.trainConfig({ ...common, base_model: tiny, output_dir: path.join(tmp, "pack-4096"), preset: "none", max_steps: 2, max_seq_len: 4096, micro_batch_size: 2, grad_accum_steps: 1 }));
+  const packed4096 = await measure(train.trainConfig({ ...common, base_model: tiny, output_dir: path.join(tmp, "pack-4096"), preset: "none", max_steps: 2, max_seq_len: 4096, micro_batch_size: 2, grad_accum_steps: 1 }));
   console.error("SmolLM2-135M, cpu-quick batch shape, 5 steps");
-  const smol = await measure(runtime.trainConfig({ ...common, output_dir: path.join(tmp, "smol-run"), preset: "cpu-quick", max_steps: 5 }));
+  const smol = await measure(train.trainConfig({ ...common, output_dir: path.join(tmp, "smol-run"), preset: "cpu-quick", max_steps: 5 }));
 
   let full: RunSummary | null = null;
   if (process.env.BENCH_FULL_CPU_QUICK !== "0") {
     console.error("the whole cpu-quick preset on SmolLM2-135M");
-    full = await measure(runtime.trainConfig({ train_file: trainFile, output_dir: path.join(tmp, "cpu-quick") }));
+    full = await measure(train.trainConfig({ train_file: trainFile, output_dir: path.join(tmp, "cpu-quick") }));
   }
 
   const metrics: BenchMetric[] = [

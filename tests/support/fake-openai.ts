@@ -4,7 +4,7 @@
 // It counts requests by their store key (requestKey of the body), so tests can assert "never sent twice".
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
-import { store } from "@distill/lib";
+import { label } from "@distill/lib";
 
 export type Behavior =
   /** A normal answer (tool call or JSON content, following the request), optionally with other labels or usage. */
@@ -169,7 +169,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
       const text = String(messages.find((m) => m.role === "user")?.content ?? "");
       const textCount = (textCounts.get(text) ?? 0) + 1;
       textCounts.set(text, textCount);
-      const key = store.requestKey(body);
+      const key = label.requestKey(body);
       const seen: SeenRequest = { key, body, text, textCount, repair: messages.some((m) => m.role === "assistant"), at: Date.now() };
       fake.requests.push(seen);
       fake.counts.set(key, (fake.counts.get(key) ?? 0) + 1);

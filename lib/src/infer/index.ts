@@ -1,0 +1,33 @@
+// infer (notebook 3; exported as `inference`: tslab cannot name types of a namespace called `infer`): the student
+// labels the test set or a corpus through the Python runtime's infer job, and we measure how often it agrees with the
+// teacher.
+//   config.ts       the infer config (mirrors python-runtime's inference/config.py)
+//   job.ts          infer(): run the job, typed metrics          predictions.ts   its output file read back
+//   evaluate.ts     agreement, Cohen's kappa, bootstrap intervals, confusion matrices (pure, no I/O)
+//   compare.ts      disagreements, agreement by group, a table comparing models
+//   cells.ts        what notebook 3 calls besides (the student to run, figures, baselines, evaluation.json)
+// Inference engines live in Python (python-runtime/distill_runtime/engines/); this side picks one by config.engine.
+// May import the shared modules and folders (corpus, runtime, report, notebook) and the earlier steps (label, train);
+// never cost.
+export * from "./cells";
+export * from "./compare";
+export * from "./config";
+export {
+  evaluateAgreement,
+  randomPicks,
+  seededRandom,
+  type ConfusionMatrix,
+  type EvalTask,
+  type EvaluateOptions,
+  type Evaluation,
+  type FieldEvaluation,
+  type Interval,
+  type Labels,
+  type LabelValue,
+  type MaybeNumber,
+  type RecordEvaluation,
+  type StudentRow,
+  type TeacherRow,
+} from "./evaluate";
+export * from "./job";
+export * from "./predictions";

@@ -1,0 +1,156 @@
+// The teacher: its config, and the one small interface every teacher provider implements. A provider builds the
+// exact request for a record's text (its hash is the answer store's key), sends it, and prices the answer; everything
+// else (the store, the budget, concurrency, one repair round, progress) is labelRecords' (label.ts), the same for
+// every provider. A new provider: a file beside openai.ts and local.ts that implements Provider, its name in
+// providerNames, and one line in providers.ts.
+import * as os from "node:os";
+import type OpenAI from "openai";
+import type { CorpusRecord } from "../corpus";
+import * as paths from "../paths";
+import type { Labels, Task } from "../task";
+import type { StoreUsage } from "./store";
+
+/** One provider behind labelRecords: OpenAI (and compatible servers) or the local GGUF model. */
+export interface Provider {
+  /** The model's name as results report it. */
+  model: string;
+  /** The exact request for one record text: what is sent, or everything that determines the answer. */
+  request(text: string): Record<string, unknown>;
+  /** Send one request (with retries where the provider has them). Throws RequestFailure. */
+  send(request: Record<string, unknown>, signal?: AbortSignal): Promise<{ answer: Answer; attempts: number }>;
+  cost(usage: StoreUsage): number;
+  /** Estimated USD of one record's request, for the budget (0 for a free provider). */
+  estimateUsd(text: string): number;
+}
+
+export interface Answer {
+  /** The raw response to keep in the store. */
+  response: unknown;
+  /** The text to parse as labels (tool arguments or content); null when the model gave none. */
+  text: string | null;
+  /** Why there is no text (no tool call, a refusal). */
+  problem?: string;
+  usage: StoreUsage;
+}
+
+/** A record's request failed for good: a non-retryable status, or the last attempt failed. */
+export class RequestFailure extends Error {
+  constructor(
+    message: string,
+    readonly attempts: number,
+  ) {
+    super(message);
+  }
+}
+
+export const providerNames = ["openai", "local"] as const;
+export type ProviderName = (typeof providerNames)[number];
+
+export type Message = OpenAI.Chat.Completions.ChatCompletionMessageParam;
+
+export type TeacherMode = "tool" | "json_schema";
+
+export interface TeacherConfig {
+  provider: ProviderName;
+  /** OpenAI model name; for provider "local", the path of a .gguf file (relative paths are from the project root). */
+  model: string;
+  /** "tool": a forced function call (the original's way); "json_schema": structured output. OpenAI only. Default tool. */
+  mode?: TeacherMode;
+  /** Requests in flight at once. Default 8 for OpenAI, 1 for local (one sequence per request on the CPU). */
+  concurrency?: number;
+  /** Retries after the first attempt for 429, 5xx, timeouts and dropped connections. Default 5. */
+  maxRetries?: number;
+  /** Per-request timeout (OpenAI). Default 60 000 ms. */
+  timeoutMs?: number;
+  /** An OpenAI-compatible server; default OPENAI_BASE_URL, else api.openai.com. */
+  baseURL?: string;
+  /** Sampling temperature. OpenAI: the API default when unset; local: 0. */
+  temperature?: number;
+  /** Refuse to start when the estimate is higher, stop sending when the money spent reaches it (USD). */
+  budgetUsd?: number;
+  /** Price live answers at the Batch API rate (e.g. for a Flex-tier endpoint). */
+  batchPricing?: boolean;
+  /** First backoff before a retry, doubled each time, with jitter (a 429's Retry-After wins). Default 1000 ms. */
+  retryBaseMs?: number;
+  /** CPU threads for the local model. Default: half the logical cores (at least 1). */
+  threads?: number;
+}
+
+const defaultOpenAiModel = "gpt-4.1-mini";
+
+/** OPENAI_API_KEY or OPENAI_BASE_URL set: the OpenAI provider (model DISTILL_TEACHER_MODEL, default gpt-4.1-mini);
+ *  neither: the local SmolLM2 model, so everything runs offline. `overrides` win over both. */
+export function teacherFromEnv(overrides: Partial<TeacherConfig> = {}): TeacherConfig {
+  const env = process.env;
+  const provider = overrides.provider ?? (env.OPENAI_API_KEY || env.OPENAI_BASE_URL ? "openai" : "local");
+  const model = overrides.model ?? (provider === "openai" ? env.DISTILL_TEACHER_MODEL || defaultOpenAiModel : paths.smollm2Gguf());
+  return {
+    ...overrides,
+    provider,
+    model,
+    ...(provider === "openai" && !overrides.baseURL && env.OPENAI_BASE_URL ? { baseURL: env.OPENAI_BASE_URL } : {}),
+  };
+}
+
+export interface Settings {
+  provider: ProviderName;
+  model: string;
+  mode: TeacherMode;
+  concurrency: number;
+  maxRetries: number;
+  timeoutMs: number;
+  baseURL?: string;
+  temperature?: number;
+  budgetUsd?: number;
+  batchPricing: boolean;
+  retryBaseMs: number;
+  threads: number;
+}
+
+export function settings(config: TeacherConfig): Settings {
+  if (!providerNames.includes(config.provider)) {
+    throw new Error(`TeacherConfig.provider must be ${providerNames.map((n) => `"${n}"`).join(" or ")}, got ${JSON.stringify(config.provider)}`);
+  }
+  if (!config.model) throw new Error(`TeacherConfig.model is required (an OpenAI model name, or a .gguf path for provider "local")`);
+  const mode = config.mode ?? "tool";
+  if (mode !== "tool" && mode !== "json_schema") throw new Error(`TeacherConfig.mode must be "tool" or "json_schema", got ${JSON.stringify(mode)}`);
+  const positive = (name: string, v: number | undefined, dflt: number, min = 1): number => {
+    if (v === undefined) return dflt;
+    if (!Number.isFinite(v) || v < min) throw new Error(`TeacherConfig.${name} must be a number >= ${min}, got ${v}`);
+    return v;
+  };
+  if (config.budgetUsd !== undefined && !(config.budgetUsd >= 0)) throw new Error(`TeacherConfig.budgetUsd must be >= 0 USD, got ${config.budgetUsd}`);
+  return {
+    provider: config.provider,
+    model: config.model,
+    mode,
+    concurrency: Math.floor(positive("concurrency", config.concurrency, config.provider === "local" ? 1 : 8)),
+    maxRetries: Math.floor(positive("maxRetries", config.maxRetries, 5, 0)),
+    timeoutMs: positive("timeoutMs", config.timeoutMs, 60_000),
+    baseURL: config.baseURL,
+    temperature: config.temperature,
+    budgetUsd: config.budgetUsd,
+    batchPricing: config.batchPricing ?? false,
+    retryBaseMs: positive("retryBaseMs", config.retryBaseMs, 1000, 0),
+    threads: Math.floor(positive("threads", config.threads, Math.max(1, Math.floor(os.availableParallelism() / 2)))),
+  };
+}
+
+export function checkRecords(records: CorpusRecord[]): void {
+  records.forEach((r, i) => {
+    if (typeof r?.id !== "string" || r.id === "") throw new Error(`records[${i}] has no string "id"`);
+    if (typeof r.text !== "string") throw new Error(`records[${i}] (id ${r.id}) has no string "text"`);
+  });
+}
+
+// What an answer looks like, for counting its tokens: every field at a typical (longest) value.
+export function typicalLabels(task: Task): Labels {
+  const labels: Labels = {};
+  for (const f of task.fields) {
+    if (f.type === "boolean") labels[f.name] = false;
+    else if (f.type === "enum") labels[f.name] = [...f.values!].sort((a, b) => b.length - a.length)[0];
+    else if (f.type === "integer") labels[f.name] = f.maximum ?? 100;
+    else labels[f.name] = "a short answer of about ten words for this field".slice(0, f.maxLength ?? 60);
+  }
+  return labels;
+}

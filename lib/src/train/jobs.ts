@@ -1,0 +1,64 @@
+// The train and merge jobs of the Python runtime (python-runtime/distill_runtime/jobs/train.py, merge.py), run
+// through runtime.runJob: progress from their events, typed results from their done event.
+import { z } from "zod";
+import { runJob, type DoneEvent, type JobOptions } from "../runtime";
+import { validateTrainConfig, type TrainConfig } from "./config";
+
+export interface TrainResult {
+  adapterDir: string;
+  checkpointDir: string;
+  metrics: { train_loss: number | null; eval_loss: number | null; tokens_seen: number; steps: number; runtime_s: number; packing_efficiency: number };
+  done: DoneEvent;
+}
+
+const TrainOutputs = z.object({ adapter_dir: z.string(), checkpoint_dir: z.string() });
+const TrainMetrics = z.object({
+  train_loss: z.number().nullable(),
+  eval_loss: z.number().nullable(),
+  tokens_seen: z.number(),
+  steps: z.number(),
+  runtime_s: z.number(),
+  packing_efficiency: z.number(),
+});
+
+/** Fine-tune (LoRA) with a config from trainConfig(); progress is one update per logged step. */
+export async function train(config: TrainConfig, opts: JobOptions = {}): Promise<TrainResult> {
+  const valid = validateTrainConfig(config);
+  const done = await runJob("train", valid, {
+    signal: opts.signal,
+    env: opts.env,
+    onEvent: (event) => {
+      opts.onEvent?.(event);
+      if (event.event === "step") {
+        opts.onProgress?.({
+          label: "train",
+          done: event.step,
+          total: event.total_steps,
+          extra: { loss: round(event.loss, 4), lr: event.lr, "tok/s": Math.round(event.tokens_per_s) },
+        });
+      } else if (event.event === "eval") {
+        opts.onProgress?.({ label: "train", done: event.step, total: event.step, extra: { eval_loss: round(event.eval_loss, 4) } });
+      }
+    },
+  });
+  const outputs = TrainOutputs.parse(done.outputs);
+  return { adapterDir: outputs.adapter_dir, checkpointDir: outputs.checkpoint_dir, metrics: TrainMetrics.parse(done.metrics), done };
+}
+
+export interface MergeConfig {
+  base_model: string;
+  adapter_dir: string;
+  output_dir: string;
+  dtype?: "auto" | "float32" | "bfloat16" | "float16";
+  device?: "auto" | "cpu" | "cuda";
+}
+
+/** Merge a LoRA adapter into its base: a plain transformers folder (safetensors + tokenizer) for vLLM or export. */
+export async function merge(config: MergeConfig, opts: JobOptions = {}): Promise<{ mergedDir: string; done: DoneEvent }> {
+  opts.onProgress?.({ label: "merge", done: 0, total: 1 });
+  const done = await runJob("merge", config, { signal: opts.signal, env: opts.env, onEvent: opts.onEvent });
+  opts.onProgress?.({ label: "merge", done: 1, total: 1 });
+  return { mergedDir: z.object({ merged_dir: z.string() }).parse(done.outputs).merged_dir, done };
+}
+
+const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits;

@@ -1,0 +1,108 @@
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { test } from "node:test";
+import { paths } from "@distill/lib";
+import * as nb from "@distill/lib/dist/notebook";
+import { filesUnder, runCli, stableHtml, tempDir } from "../../support/notebooks";
+
+const smoke = path.join(paths.root, "tests", "fixtures", "notebooks", "smoke.ipynb");
+
+test("parametersOf reads the parameters cell, injectParameters adds a tagged cell after it", () => {
+  const book = nb.readNotebook(smoke);
+  const params = nb.parametersOf(book);
+  assert.deepEqual(params.map((p) => [p.name, p.type]), [["greeting", "string"], ["count", "number"], ["fail", "boolean"], ["echoEnv", "string"]]);
+  const injected = nb.injectParameters(book, { count: 7 });
+  const at = injected.cells.findIndex((c) => c.metadata.tags?.includes("parameters"));
+  assert.deepEqual(injected.cells[at + 1].metadata.tags, ["injected-parameters"]);
+  assert.match(([] as string[]).concat(injected.cells[at + 1].source).join(""), /const count = 7;/);
+  // injecting again replaces, never stacks
+  const twice = nb.injectParameters(injected, { count: 8 });
+  assert.equal(twice.cells.filter((c) => c.metadata.tags?.includes("injected-parameters")).length, 1);
+});
+
+test("validateParameters: unknown names list the valid ones; a different type is an error", () => {
+  const params = nb.parametersOf(nb.readNotebook(smoke));
+  assert.throws(() => nb.validateParameters(params, { nope: 1 }), /unknown parameter "nope".*valid names: greeting, count, fail, echoEnv/);
+  assert.throws(() => nb.validateParameters(params, { count: "x" }), /expects a number/);
+  assert.doesNotThrow(() => nb.validateParameters(params, { count: 2, greeting: "hi" }));
+});
+
+test("parseCliValue: JSON literals, bare words as strings, broken JSON rejected", () => {
+  assert.equal(nb.parseCliValue("12"), 12);
+  assert.equal(nb.parseCliValue("true"), true);
+  assert.deepEqual(nb.parseCliValue('["a",1]'), ["a", 1]);
+  assert.equal(nb.parseCliValue("gpt-4o-mini"), "gpt-4o-mini");
+  assert.throws(() => nb.parseCliValue("[1,"), /malformed value/);
+});
+
+test("profiles: unknown profile names the known ones", () => {
+  assert.throws(() => nb.profileValues("nope", "1-label", []), /unknown profile "nope"; profiles: default, test/);
+});
+
+test("runner CLI: bad input gives one clear line and exit code 2", () => {
+  const cases: [string[], RegExp][] = [
+    [["notebooks/missing.ipynb"], /notebook not found/],
+    [[smoke, "-p", "nope=1"], /unknown parameter "nope"/],
+    [[smoke, "-p", "count=[1,"], /malformed value/],
+    [[smoke, "-p", "count"], /malformed parameter "count"/],
+    [[smoke, "--profile", "nope"], /unknown profile/],
+    [[], /no notebook given/],
+  ];
+  for (const [args, message] of cases) {
+    const r = runCli("notebook", args);
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, message);
+    assert.equal(r.stderr.trim().split("\n")[0].startsWith("error: "), true);
+  }
+});
+
+test("a failing cell stops the run: its source and the kernel's error are printed, exit non-zero", () => {
+  const out = tempDir("fail");
+  const r = runCli("notebook", [smoke, "-p", "fail=true", "-p", "count=2", "--out", out]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /cell \d+ failed/);
+  assert.match(r.stderr, /if \(fail\) throw new Error/);
+  assert.match(r.stderr, /asked to fail after 2 items/);
+  const record = JSON.parse(fs.readFileSync(path.join(out, "run.json"), "utf8"));
+  assert.equal(record.ok, false);
+  assert.match(record.error.text, /asked to fail/);
+});
+
+test("a run writes the executed notebook, offline HTML with plotly once, and run.json; reruns are identical", () => {
+  const a = tempDir("smoke-a");
+  const b = tempDir("smoke-b");
+  for (const out of [a, b]) {
+    const r = runCli("notebook", [smoke, "-p", "count=4", "-p", "greeting=hi", "--out", out]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /Items: 4/);
+  }
+  const html = fs.readFileSync(path.join(a, "smoke.html"), "utf8");
+  assert.equal(html.split("/*distill:plotly-lib*/").length - 1, 1, "plotly inlined exactly once");
+  assert.doesNotMatch(html, /<script[^>]*src="https?:/, "no network scripts");
+  assert.match(html, /hi: squares/);
+  const record = JSON.parse(fs.readFileSync(path.join(a, "run.json"), "utf8"));
+  assert.deepEqual(record.parameters, { count: 4, greeting: "hi" });
+  assert.deepEqual(record.results.squares, [1, 4, 9, 16]);
+  assert.deepEqual(record.headline, [{ label: "Items", value: 4 }]);
+  for (const k of ["node", "python", "torch", "transformers"]) assert.ok(record.versions[k], `version of ${k}`);
+  assert.ok(record.hardware.cores >= 1 && record.hardware.cpu);
+  assert.ok(typeof record.git.dirty === "boolean" && record.git.commit);
+  assert.ok(record.cells.length >= 3 && record.cells.every((c: { seconds: number }) => c.seconds >= 0));
+  assert.equal(stableHtml(fs.readFileSync(path.join(b, "smoke.html"), "utf8")), stableHtml(html));
+  assert.equal(fs.readFileSync(path.join(b, "smoke.ipynb"), "utf8"), fs.readFileSync(path.join(a, "smoke.ipynb"), "utf8"));
+});
+
+test("secrets from the environment never reach a written file", () => {
+  const out = tempDir("secrets");
+  const fakes = { OPENAI_API_KEY: "fake-openai-key-0123456789abcdef", HF_TOKEN: "hf_FAKETOKEN_abcdefghijklmnop" };
+  const r = runCli("notebook", [smoke, "-p", "echoEnv=OPENAI_API_KEY", "--out", out], fakes);
+  assert.equal(r.code, 0, r.stderr);
+  const written = filesUnder(out);
+  assert.ok(written.length >= 3);
+  for (const f of written) {
+    const text = fs.readFileSync(f, "utf8");
+    for (const v of Object.values(fakes)) assert.ok(!text.includes(v), `${f} contains a secret`);
+  }
+  assert.match(fs.readFileSync(path.join(out, "smoke.ipynb"), "utf8"), /OPENAI_API_KEY=\[redacted\]/);
+});
