@@ -13,7 +13,7 @@ from types import FrameType
 from .errors import JobError
 from .events import emit
 
-JOBS = {"train": "train", "merge": "merge", "infer": "infer", "export": "export", "tokens": "tokens"}
+JOBS = {name: f"jobs.{name}" for name in ("train", "merge", "infer", "export", "tokens")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _exit_with_parent() -> bool:
-    """When DISTILL_EXIT_WITH_PARENT names our parent's pid (lib/src/runtime.ts sets it), ask Linux for SIGTERM when
+    """When DISTILL_EXIT_WITH_PARENT names our parent's pid (lib/src/runtime/job.ts sets it), ask Linux for SIGTERM when
     that parent dies: a killed notebook kernel must not leave a training job running. False if it is already gone."""
     parent = os.environ.get("DISTILL_EXIT_WITH_PARENT")
     if not parent or not sys.platform.startswith("linux"):

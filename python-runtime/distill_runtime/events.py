@@ -1,7 +1,7 @@
 """The one event stream every job speaks: JSON lines on stdout, logs on stderr.
 
-Each line is {"event": <type>, "time": <unix seconds>, ...fields}. The TypeScript side (lib/src/runtime.ts) validates
-every line against the same shapes; an unknown event type is an error there, so add new ones on both sides.
+Each line is {"event": <type>, "time": <unix seconds>, ...fields}. The TypeScript side (lib/src/runtime/events.ts)
+validates every line against the same shapes; an unknown event type is an error there, so add new ones on both sides.
 """
 
 from __future__ import annotations

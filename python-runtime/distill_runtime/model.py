@@ -300,3 +300,15 @@ def adapter_folder(path: str | os.PathLike[str]) -> Path:
             "use the adapter_dir from the train job's done event (output_dir/adapter)",
         )
     return adapter
+
+
+def quiet_transformers() -> None:
+    """Logs belong on stderr and only when useful: no progress bars, no info chatter."""
+    import warnings
+
+    import transformers
+
+    warnings.filterwarnings("ignore", category=FutureWarning)  # deprecation notices from inside transformers/peft
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+

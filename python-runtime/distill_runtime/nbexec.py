@@ -2,7 +2,7 @@
 
 `python -m distill_runtime.nbexec --in IN.ipynb --out OUT.ipynb --html OUT.html --cwd DIR [--timeout S]`
 
-The TypeScript runner (lib/src/notebook.ts) has already injected the parameters; this module runs the cells one by
+The TypeScript runner (lib/src/notebook/run.ts) has already injected the parameters; this module runs the cells one by
 one, stops at the first failing cell (tslab reports errors as stderr text with status "error", and drops requests for
 ~200 ms after one, so the first error is fatal), and prints one JSON summary line on stdout:
 {"ok", "cells": [{"index", "seconds"}], "error": {"index", "source", "text"} | null, "kernel_seconds"}.
@@ -93,7 +93,7 @@ def export_html(nb: Any) -> str:
     exporter = HTMLExporter(template_name="lab")
     body, _ = exporter.from_notebook_node(nb)
     # Offline: drop scripts and styles fetched from the network (MathJax, require.js CDNs); the charts' own plotly
-    # copy is inlined by the first chart of the notebook (lib/src/plots.ts), exactly once.
+    # copy is inlined by the first chart of the notebook (lib/src/report/plots.ts), exactly once.
     body = re.sub(r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>", "", body)
     body = re.sub(r"<link[^>]*\bhref=\"https?://[^\"]*\"[^>]*>", "", body)
     return body

@@ -66,7 +66,7 @@ class TeacherSpec(_TaskPart):
     system_prompt: str
     function_name: str
     function_description: str
-    # Few-shot examples for the local teacher (lib/src/teacher.ts); the student never sees them.
+    # Few-shot examples for the local teacher (lib/src/label/local.ts); the student never sees them.
     examples: list[TeacherExample] = []
 
 
@@ -143,6 +143,35 @@ def render_prompt(task: Task, text: str) -> str:
 
 def render_target(task: Task, labels: Labels) -> str:
     return json.dumps({f: labels[f] for f in task.field_names}, separators=(",", ":"), ensure_ascii=False)
+
+
+def json_schema(task: Task) -> dict[str, Any]:
+    """JSON Schema of one answer, the same bytes as lib/src/task.ts jsonSchema (tests/lib/task-parity.test.ts checks
+    it): every field required, nothing else allowed (OpenAI strict mode), so a string's maxLength goes into its
+    description (strict mode does not support the keyword; validate_labels enforces it)."""
+    properties: dict[str, Any] = {}
+    for spec in task.fields:
+        prop: dict[str, Any]
+        if spec.type == "boolean":
+            prop = {"type": "boolean", "description": spec.description}
+        elif spec.type == "enum":
+            prop = {"type": "string", "enum": list(spec.values or []), "description": spec.description}
+        elif spec.type == "integer":
+            prop = {"type": "integer", "description": spec.description}
+            if spec.minimum is not None:
+                prop["minimum"] = _json_number(spec.minimum)
+            if spec.maximum is not None:
+                prop["maximum"] = _json_number(spec.maximum)
+        else:
+            limit = f" (at most {spec.max_length} characters)" if spec.max_length is not None else ""
+            prop = {"type": "string", "description": spec.description + limit}
+        properties[spec.name] = prop
+    return {"type": "object", "properties": properties, "required": task.field_names, "additionalProperties": False}
+
+
+def _json_number(x: float) -> float | int:
+    """1.0 -> 1: JSON.stringify writes a whole number without ".0", and so must we."""
+    return int(x) if float(x).is_integer() else x
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -22,17 +22,16 @@ from conftest import make_recipe, write_chat_jsonl
 
 from distill_runtime.__main__ import main
 from distill_runtime.config import load_train_config
+from distill_runtime.engines import select_engine, vllm_installed
 from distill_runtime.errors import JobError
-from distill_runtime.infer import (
+from distill_runtime.inference.config import load_config
+from distill_runtime.inference.output import (
     MAX_NEW_TOKENS_MARGIN,
     default_max_new_tokens,
     json_object_end,
-    load_config,
     longest_target_tokens,
-    run,
-    select_engine,
-    vllm_installed,
 )
+from distill_runtime.jobs.infer import run
 from distill_runtime.task import encode_prompt, load_task, render_prompt, render_target
 
 TRAILER = "\nThe end."
@@ -197,8 +196,8 @@ def test_adapter_merged_in_memory_and_merge_job_output_give_the_same_predictions
     tiny_model_dir, train_file, tmp_path, capsys
 ):
     from distill_runtime.config import MergeConfig
-    from distill_runtime.merge import merge
-    from distill_runtime.train import train
+    from distill_runtime.jobs.merge import merge
+    from distill_runtime.training.recipe import train
 
     trained = train(
         load_train_config(
@@ -418,7 +417,7 @@ def test_export_writes_a_gguf_holding_the_same_weights(tiny_model_dir, tmp_path,
     from gguf import GGUFReader
     from safetensors.numpy import load_file
 
-    from distill_runtime.export import ExportConfig, export
+    from distill_runtime.jobs.export import ExportConfig, export
 
     gguf = tmp_path / "student.gguf"
     outputs = export(ExportConfig(merged_dir=str(tiny_model_dir), output_file=str(gguf), outtype="f32"))
@@ -440,7 +439,7 @@ def test_export_writes_a_gguf_holding_the_same_weights(tiny_model_dir, tmp_path,
 
 
 def test_export_refuses_a_folder_without_a_model(tmp_path):
-    from distill_runtime.export import ExportConfig, export
+    from distill_runtime.jobs.export import ExportConfig, export
 
     with pytest.raises(JobError) as e:
         export(ExportConfig(merged_dir=str(tmp_path), output_file=str(tmp_path / "x.gguf")))

@@ -1,4 +1,4 @@
-"""merge.py: adapter + base -> a plain transformers folder that gives the adapter's logits."""
+"""The merge job: adapter + base -> a plain transformers folder that gives the adapter's logits."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from conftest import events_from, quick_config
 
 from distill_runtime.config import MergeConfig, load_train_config
 from distill_runtime.errors import JobError
-from distill_runtime.merge import merge
-from distill_runtime.train import train
+from distill_runtime.jobs.merge import merge
+from distill_runtime.training.recipe import train
 
 
 def test_merged_model_loads_plainly_and_matches_the_adapter(tiny_model_dir, train_file, tmp_path, capsys):

@@ -154,7 +154,7 @@ def test_encode_prompt_is_what_training_feeds(tiny_model_dir, recipes_task):
     """The prompt ids training puts before the target are exactly encode_prompt's: inference uses the same."""
     from distill_runtime.model import load_tokenizer, resolve_base_model
     from distill_runtime.task import Example
-    from distill_runtime.train import labels_for, tokenize_example
+    from distill_runtime.training.batches import labels_for, tokenize_example
 
     tokenizer = load_tokenizer(resolve_base_model(str(tiny_model_dir)))
     for text in ["Toast\n\nIngredients:\n- bread", "  leading spaces and a trailing newline\n", "Ünïcödé 🍰"]:

@@ -1,4 +1,4 @@
-"""train.py on the tiny model (CPU, seconds): loss, packing, checkpoints and resume, errors, cancellation."""
+"""The train recipe (training/) on the tiny model (CPU, seconds): loss, packing, checkpoints, resume, errors, cancel."""
 
 from __future__ import annotations
 
@@ -16,14 +16,8 @@ from conftest import events_from, quick_config, write_chat_jsonl
 
 from distill_runtime.config import load_train_config
 from distill_runtime.errors import JobError
-from distill_runtime.train import (
-    IGNORE_INDEX,
-    Tokenized,
-    collate,
-    pack_rows,
-    plan_micro_batches,
-    train,
-)
+from distill_runtime.training.batches import IGNORE_INDEX, Tokenized, collate, pack_rows, plan_micro_batches
+from distill_runtime.training.recipe import train
 
 
 def run_job(config: dict[str, Any], tmp_path: Path) -> tuple[int, list[dict[str, Any]], str]:
@@ -219,7 +213,7 @@ def _lora_state(model: Any) -> dict[str, torch.Tensor]:
 
 def test_eval_split_is_seeded_and_capped():
     from distill_runtime.task import Example
-    from distill_runtime.train import split_eval
+    from distill_runtime.training.batches import split_eval
 
     examples = [Example(text=str(i), labels={}) for i in range(100)]
     train_part, held = split_eval(examples, 0.1, 200, seed=1)

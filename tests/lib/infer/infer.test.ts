@@ -67,7 +67,7 @@ test("inferConfig: defaults match Python's InferConfig; bad values name the fiel
   assert.equal(config.model, train.loadTrainingFile().defaults.base_model);
   const python = execFileSync(paths.python, [
     "-c",
-    "import json; from distill_runtime.infer import InferConfig; print(json.dumps(InferConfig(model='smollm2-135m-instruct', input_file='in.jsonl', output_file='out.jsonl').model_dump()))",
+    "import json; from distill_runtime.inference.config import InferConfig; print(json.dumps(InferConfig(model='smollm2-135m-instruct', input_file='in.jsonl', output_file='out.jsonl').model_dump()))",
   ], { encoding: "utf8" });
   assert.deepEqual(config, JSON.parse(python));
 

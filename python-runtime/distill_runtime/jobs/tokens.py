@@ -13,10 +13,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .errors import JobError
-from .events import emit
-from .model import load_tokenizer, resolve_base_model
-from .task import (
+from ..errors import JobError
+from ..events import emit
+from ..model import load_tokenizer, resolve_base_model
+from ..task import (
     encode_prompt,
     encode_target,
     load_task,

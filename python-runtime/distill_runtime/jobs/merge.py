@@ -12,10 +12,10 @@ import shutil
 import time
 from pathlib import Path
 
-from .config import MergeConfig, read_config_file, validate_config
-from .events import emit, log
-from .model import adapter_folder, device_and_dtype, load_model_and_tokenizer
-from .task import resolve_path
+from ..config import MergeConfig, read_config_file, validate_config
+from ..events import emit, log
+from ..model import adapter_folder, device_and_dtype, load_model_and_tokenizer, quiet_transformers
+from ..task import resolve_path
 
 
 def run_from_file(path: str) -> None:
@@ -24,8 +24,6 @@ def run_from_file(path: str) -> None:
 
 def merge(config: MergeConfig) -> dict[str, str]:
     from peft import PeftModel
-
-    from .train import quiet_transformers
 
     t_start = time.time()
     quiet_transformers()
@@ -50,7 +48,7 @@ def merge(config: MergeConfig) -> dict[str, str]:
     note = _training_note(adapter_dir)
     (tmp / "distill.json").write_text(json.dumps({**note, "merged_from": str(adapter_dir)}, indent=2) + "\n")
     if output_dir.is_dir():
-        for kept in output_dir.glob("*.log"):  # the caller's log of this very job (runtime.ts writes it here)
+        for kept in output_dir.glob("*.log"):  # this job's own log (lib/src/runtime/job.ts writes it here)
             kept.rename(tmp / kept.name)
         shutil.rmtree(output_dir)
     tmp.rename(output_dir)

@@ -19,11 +19,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .config import read_config_file, validate_config
-from .errors import JobError
-from .events import emit, log
-from .model import cache_dir
-from .task import resolve_path
+from ..config import read_config_file, validate_config
+from ..errors import JobError
+from ..events import emit, log
+from ..model import cache_dir
+from ..task import resolve_path
 
 DEFAULT_BUNDLE = "node_modules/node-llama-cpp/llama/gitRelease.bundle"
 

@@ -1,4 +1,4 @@
-"""train job: LoRA / QLoRA fine-tuning of a causal LM on teacher-labeled examples, in one readable loop.
+"""The train recipe: LoRA / QLoRA fine-tuning of a causal LM on teacher-labeled examples, in one readable loop.
 
 Why a hand-written loop (nanoGPT / torchtune style) rather than HF Trainer or TRL: the whole job is ~one screen of
 logic and each thing this project needs is explicit here instead of configured through callbacks:
@@ -24,132 +24,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import TrainConfig, load_train_config, read_config_file
-from .errors import JobError
-from .events import emit, log
-from .model import device_and_dtype, load_model_and_tokenizer
-from .task import (
-    Example,
-    encode_prompt,
-    encode_target,
-    load_task,
-    read_examples,
-    render_prompt,
-    render_target,
-    resolve_path,
+from ..config import TrainConfig
+from ..errors import JobError
+from ..events import emit, log
+from ..model import device_and_dtype, load_model_and_tokenizer, quiet_transformers
+from ..task import Example, load_task, read_examples, resolve_path
+from .batches import (
+    IGNORE_INDEX,
+    Tokenized,
+    collate,
+    computed_tokens,
+    pack_rows,
+    plan_micro_batches,
+    split_eval,
+    tokenize_example,
 )
-
-IGNORE_INDEX = -100
-KEEP_CHECKPOINTS = 2
-
-
-def run_from_file(path: str) -> None:
-    config = load_train_config(read_config_file(path), source=path)
-    train(config)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Data: tokenized examples -> rows (packed or not) -> micro-batches
-
-
-@dataclass(frozen=True)
-class Tokenized:
-    input_ids: list[int]
-    n_prompt: int  # the first n_prompt ids are the prompt: labelled IGNORE_INDEX
-
-
-def tokenize_example(tokenizer: Any, task: Any, example: Example) -> Tokenized:
-    """Prompt and target tokenized separately, then concatenated: the prompt ids are exactly what inference feeds."""
-    assert example.labels is not None
-    prompt_ids = encode_prompt(tokenizer, render_prompt(task, example.text))
-    target_ids = encode_target(tokenizer, render_target(task, example.labels))
-    return Tokenized(prompt_ids + target_ids, len(prompt_ids))
-
-
-def labels_for(example: Tokenized) -> list[int]:
-    return [IGNORE_INDEX] * example.n_prompt + example.input_ids[example.n_prompt :]
-
-
-def pack_rows(lengths: list[int], max_len: int) -> list[list[int]]:
-    """Best-fit decreasing bin packing: example indices grouped into rows of at most max_len tokens."""
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    rows: list[list[int]] = []
-    free: list[int] = []  # free space per row
-    for i in order:
-        best = -1
-        for r, space in enumerate(free):  # rows are few (n / examples-per-row); a linear scan is fast enough
-            if lengths[i] <= space and (best < 0 or space < free[best]):
-                best = r
-        if best < 0:
-            rows.append([i])
-            free.append(max_len - lengths[i])
-        else:
-            rows[best].append(i)
-            free[best] -= lengths[i]
-    return rows
-
-
-def plan_micro_batches(lengths: list[int], config: TrainConfig, *, one_flat_row: bool) -> list[list[list[int]]]:
-    """Micro-batches of rows of example indices. Packing: rows are packed to max_seq_len. No packing: one example per
-    row, rows of similar length batched together (length-grouped) so little padding is computed."""
-    if config.packing:
-        rows = pack_rows(lengths, config.max_seq_len)
-        rows.sort(key=lambda row: -sum(lengths[i] for i in row))
-    else:
-        rows = [[i] for i in sorted(range(len(lengths)), key=lambda i: -lengths[i])]
-    size = config.micro_batch_size
-    batches = [rows[k : k + size] for k in range(0, len(rows), size)]
-    if one_flat_row:  # flash-attention varlen: the whole micro-batch is one row, no padding at all
-        batches = [[[i for row in batch for i in row]] for batch in batches]
-    return batches
-
-
-def computed_tokens(batch: list[list[int]], lengths: list[int]) -> int:
-    return len(batch) * max(sum(lengths[i] for i in row) for row in batch)
-
-
-def collate(batch: list[list[int]], examples: list[Tokenized], pad_id: int) -> dict[str, Any]:
-    """input_ids, labels, position_ids of shape [rows, longest row]. Positions restart at 0 for every example and for
-    the padding, which is what makes attention block-diagonal (see the module comment)."""
-    import torch
-
-    rows_ids, rows_labels, rows_pos = [], [], []
-    for row in batch:
-        ids: list[int] = []
-        labels: list[int] = []
-        pos: list[int] = []
-        for i in row:
-            ids += examples[i].input_ids
-            labels += labels_for(examples[i])
-            pos += list(range(len(examples[i].input_ids)))
-        rows_ids.append(ids)
-        rows_labels.append(labels)
-        rows_pos.append(pos)
-    width = max(len(r) for r in rows_ids)
-    for ids, labels, pos in zip(rows_ids, rows_labels, rows_pos, strict=True):
-        pad = width - len(ids)
-        ids += [pad_id] * pad
-        labels += [IGNORE_INDEX] * pad
-        pos += list(range(pad))
-    return {
-        "input_ids": torch.tensor(rows_ids),
-        "labels": torch.tensor(rows_labels),
-        "position_ids": torch.tensor(rows_pos),
-    }
-
-
-def split_eval(
-    examples: list[Example], fraction: float, max_examples: int, seed: int
-) -> tuple[list[Example], list[Example]]:
-    """Hold out a seeded random fraction of the examples for eval (at least one, at most max_examples)."""
-    if fraction <= 0 or len(examples) < 2:
-        return examples, []
-    order = list(range(len(examples)))
-    random.Random(seed).shuffle(order)
-    n_eval = min(len(examples) - 1, max_examples, max(1, round(len(examples) * fraction)))
-    held = set(order[:n_eval])
-    return [e for i, e in enumerate(examples) if i not in held], [e for i, e in enumerate(examples) if i in held]
-
+from .checkpoints import checkpoint_dirs, load_checkpoint, save_checkpoint
 
 # ---------------------------------------------------------------------------------------------------------------
 # Loss
@@ -182,58 +72,6 @@ def evaluate(model: Any, batches: list[dict[str, Any]]) -> float:
             count += n
     model.train()
     return total / max(count, 1)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Checkpoints: output_dir/checkpoints/step-N/{adapter_model.safetensors, adapter_config.json, training_state.pt}
-
-
-def checkpoint_dirs(root: Path) -> list[Path]:
-    found = [p for p in root.glob("step-*") if p.is_dir() and p.name[5:].isdigit()]
-    return sorted(found, key=lambda p: int(p.name[5:]))
-
-
-def save_checkpoint(root: Path, step: int, model: Any, optimizer: Any, scheduler: Any, state: dict[str, Any]) -> Path:
-    import torch
-
-    target = root / f"step-{step}"
-    tmp = root / f".step-{step}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    rng = {"python": random.getstate(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        rng["cuda"] = torch.cuda.get_rng_state_all()
-    torch.save(
-        {
-            **state,
-            "step": step,
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "rng": rng,
-        },
-        tmp / "training_state.pt",
-    )
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)  # atomic: an interrupted save leaves only a .tmp folder, which is ignored
-    for old in checkpoint_dirs(root)[:-KEEP_CHECKPOINTS]:
-        shutil.rmtree(old, ignore_errors=True)
-    return target
-
-
-def load_checkpoint(path: Path, model: Any, optimizer: Any, scheduler: Any) -> dict[str, Any]:
-    import torch
-    from peft import set_peft_model_state_dict
-    from safetensors.torch import load_file
-
-    set_peft_model_state_dict(model, load_file(str(path / "adapter_model.safetensors")))
-    state = torch.load(path / "training_state.pt", weights_only=False)
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    random.setstate(state["rng"]["python"])
-    torch.set_rng_state(state["rng"]["torch"])
-    if "cuda" in state["rng"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-    return state
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -289,18 +127,6 @@ def memory_mb(device: Any) -> float:
     if device.type == "cuda":
         return round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # peak RSS (Linux: KiB)
-
-
-def quiet_transformers() -> None:
-    """Logs belong on stderr and only when useful: no progress bars, no info chatter."""
-    import warnings
-
-    import transformers
-
-    warnings.filterwarnings("ignore", category=FutureWarning)  # deprecation notices from inside transformers/peft
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-
 
 # ---------------------------------------------------------------------------------------------------------------
 # The job

@@ -1,0 +1,123 @@
+"""The transformers engine (CPU or GPU): prompts sorted by length in windows, batched with LEFT padding, model.generate
+with the KV cache, greedy; each row stops at EOS or as soon as its JSON object closes (JsonClosed below)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from ..inference.config import InferConfig
+from ..inference.output import Throughput, default_max_new_tokens, emit_start, json_object_end, prediction
+from ..task import Example, Task, encode_prompt, render_prompt
+from .base import Write
+
+# Prompts are sorted by length inside windows of this many batches, so output is written as it is produced.
+SORT_WINDOW_BATCHES = 32
+
+
+def make_json_closed_criteria(tokenizer: Any, prompt_width: int) -> Any:
+    """A transformers StoppingCriteria: a row is done once its decoded continuation holds a closed JSON
+    object. It also records, per row, how many new tokens that took (the rest of the row is padding)."""
+    import torch
+    from transformers import StoppingCriteria
+
+    class JsonClosed(StoppingCriteria):
+        def __init__(self) -> None:
+            self.closed_at: dict[int, int] = {}
+
+        def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
+            new_tokens = input_ids[:, prompt_width:]
+            done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+            for row, text in enumerate(tokenizer.batch_decode(new_tokens, skip_special_tokens=True)):
+                if row in self.closed_at:
+                    done[row] = True
+                elif json_object_end(text) is not None:
+                    self.closed_at[row] = new_tokens.shape[1]
+                    done[row] = True
+            return done  # type: ignore[return-value]
+
+    return JsonClosed()
+
+
+def load_transformers_model(config: InferConfig) -> tuple[Any, Any, Any]:
+    from ..model import adapter_folder, device_and_dtype, load_model_and_tokenizer, quiet_transformers
+
+    quiet_transformers()
+    device, dtype = device_and_dtype(config.device, config.dtype)
+    spec = config.merged_dir if config.merged_dir is not None else config.model
+    assert spec is not None
+    model, tokenizer = load_model_and_tokenizer(spec, dtype=dtype, device=device, padding_side="left")
+    if config.adapter_dir is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter_folder(config.adapter_dir)))
+        if config.merge:
+            model = model.merge_and_unload()
+    model.eval()
+    return model, tokenizer, device
+
+
+def generate_batch(
+    model: Any, tokenizer: Any, prompts: list[list[int]], max_new_tokens: int, device: Any
+) -> list[tuple[str, int]]:
+    """Greedy continuations of token-id prompts, batched with left padding: [(completion, output tokens)]."""
+    import torch
+
+    width = max(len(p) for p in prompts)
+    pad = tokenizer.pad_token_id
+    input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=device)
+    attention_mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
+    criteria = make_json_closed_criteria(tokenizer, width)
+    eos = tokenizer.eos_token_id
+    with torch.inference_mode():
+        out = model.generate(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            num_beams=1,
+            stopping_criteria=[criteria],
+            eos_token_id=eos,
+            pad_token_id=pad,
+            use_cache=True,
+        )
+    results = []
+    for row, tokens in enumerate(out[:, width:].tolist()):
+        length = len(tokens)
+        if eos in tokens:  # EOS is a generated token (it counts); what follows it is padding
+            length = tokens.index(eos) + 1
+        length = min(length, criteria.closed_at.get(row, length))
+        results.append((tokenizer.decode(tokens[:length], skip_special_tokens=True), length))
+    return results
+
+
+def windows(indices: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(indices), size):
+        yield indices[start : start + size]
+
+
+class TransformersEngine:
+    name = "transformers"
+
+    def run(
+        self, config: InferConfig, task: Task, examples: list[Example], write: Write, meter: Throughput
+    ) -> dict[str, Any]:
+        model, tokenizer, device = load_transformers_model(config)
+        max_new_tokens = config.max_new_tokens or default_max_new_tokens(task, tokenizer)
+        prompts = [encode_prompt(tokenizer, render_prompt(task, e.text)) for e in examples]
+        emit_start(config, "transformers", str(device), model, max_new_tokens, meter)
+        for window in windows(list(range(len(examples))), config.batch_size * SORT_WINDOW_BATCHES):
+            # Longest first: similar lengths share a batch (less padding) and a too-big batch fails at once.
+            order = sorted(window, key=lambda i: -len(prompts[i]))
+            by_index: dict[int, dict] = {}
+            for batch in windows(order, config.batch_size):
+                outputs = generate_batch(model, tokenizer, [prompts[i] for i in batch], max_new_tokens, device)
+                records = [
+                    prediction(task, i, examples[i], text, len(prompts[i]), n)
+                    for i, (text, n) in zip(batch, outputs, strict=True)
+                ]
+                by_index.update((r["index"], r) for r in records)
+                meter.add(records)
+                meter.emit_progress()
+            write([by_index[i] for i in window])  # input order restored
+        return {"device": str(device), "max_new_tokens": max_new_tokens}

@@ -1,0 +1,95 @@
+"""The vLLM engine (GPU only, imported lazily): every prompt in one generate call (continuous batching, prefix caching),
+greedy, the output constrained to the task's JSON schema; the adapter served as a LoRARequest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import JobError
+from ..inference.config import InferConfig
+from ..inference.output import Throughput, default_max_new_tokens, emit_start, prediction
+from ..task import Example, Task, encode_prompt, json_schema, render_prompt, resolve_path
+from .base import Write
+
+
+def structured_output_schema(task: Task) -> dict[str, Any]:
+    """The task's JSON schema (task.json_schema, the one the teacher fills) plus what vLLM's grammar can enforce and
+    OpenAI's strict mode cannot: maxLength on string fields (the teacher's schema says the limit in the description)."""
+    schema = json_schema(task)
+    for spec in task.fields:
+        if spec.type == "string" and spec.max_length is not None:
+            schema["properties"][spec.name]["maxLength"] = spec.max_length
+    return schema
+
+
+def vllm_model_folder(spec: str) -> str:
+    """vLLM wants a transformers folder: a .gguf (or the alias) goes through model.py's dequantized copy."""
+    from ..model import gguf_model_dir, resolve_base_model
+
+    source = resolve_base_model(spec)
+    if source.gguf_file:
+        return str(gguf_model_dir(Path(source.name_or_dir) / source.gguf_file))
+    return source.name_or_dir
+
+
+class VllmEngine:
+    name = "vllm"
+
+    def run(
+        self, config: InferConfig, task: Task, examples: list[Example], write: Write, meter: Throughput
+    ) -> dict[str, Any]:
+        from vllm import LLM, SamplingParams
+        from vllm.inputs import TokensPrompt
+        from vllm.lora.request import LoRARequest
+        from vllm.sampling_params import StructuredOutputsParams
+
+        from ..model import ModelSource, load_tokenizer
+
+        spec = config.merged_dir if config.merged_dir is not None else config.model
+        assert spec is not None
+        folder = vllm_model_folder(spec)
+        # The prompts are tokenized here, exactly as training does, and handed to vLLM as ids.
+        tokenizer = load_tokenizer(ModelSource(folder))
+        max_new_tokens = config.max_new_tokens or default_max_new_tokens(task, tokenizer)
+        prompts = [encode_prompt(tokenizer, render_prompt(task, e.text)) for e in examples]
+        llm_kwargs: dict[str, Any] = {
+            "model": folder,
+            # Only as long as this job needs: a long-context model's full window could leave no room for the KV cache.
+            "max_model_len": max(len(p) for p in prompts) + max_new_tokens,
+            "enable_prefix_caching": True,
+            "gpu_memory_utilization": config.gpu_memory_utilization,
+            "seed": 0,
+        }
+        if config.dtype != "auto":
+            llm_kwargs["dtype"] = config.dtype
+        lora_request = None
+        if config.adapter_dir is not None:
+            adapter = resolve_path(config.adapter_dir)
+            adapter_config = adapter / "adapter_config.json"
+            if not adapter_config.is_file():
+                raise JobError("config", f"no LoRA adapter in {adapter} (adapter_config.json missing)")
+            rank = int(json.loads(adapter_config.read_text())["r"])
+            # vLLM serves the adapter unmerged; "merge" only matters to the transformers engine.
+            # vLLM accepts only its fixed LoRA ranks (powers of two from 8): round the adapter's rank up.
+            llm_kwargs.update(enable_lora=True, max_lora_rank=max(8, 1 << (rank - 1).bit_length()), max_loras=1)
+            lora_request = LoRARequest("student", 1, str(adapter))
+        llm = LLM(**llm_kwargs)
+        emit_start(config, "vllm", "cuda", None, max_new_tokens, meter)
+        params = SamplingParams(
+            temperature=0.0,
+            max_tokens=max_new_tokens,
+            structured_outputs=StructuredOutputsParams(json=structured_output_schema(task)),
+        )
+        outputs = llm.generate(
+            [TokensPrompt(prompt_token_ids=p) for p in prompts], params, lora_request=lora_request, use_tqdm=False
+        )
+        records = [
+            prediction(task, i, examples[i], out.outputs[0].text, len(prompts[i]), len(out.outputs[0].token_ids))
+            for i, out in enumerate(outputs)
+        ]
+        meter.add(records)
+        meter.emit_progress()
+        write(records)
+        return {"device": "cuda", "max_new_tokens": max_new_tokens}

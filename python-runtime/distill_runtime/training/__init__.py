@@ -1,0 +1,6 @@
+"""The training recipe: LoRA / QLoRA fine-tuning of the student on the teacher's labels.
+
+recipe.py is the whole job, readable top to bottom (nanoGPT / torchtune style); batches.py turns labeled examples into
+packed, masked micro-batches; checkpoints.py saves and resumes at the exact step. The `train` job
+(jobs/train.py) reads its config and calls recipe.train.
+"""
