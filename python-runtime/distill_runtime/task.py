@@ -38,7 +38,9 @@ def resolve_path(p: str | os.PathLike[str]) -> Path:
 
 
 class _TaskPart(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    # Strings are trimmed as lib/src/task.ts trims them (its zod schema does), so that a prompt_template with a
+    # trailing newline renders the same prompt on both sides (tests/lib/task-parity.test.ts).
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, str_strip_whitespace=True)
 
 
 class FieldSpec(_TaskPart):
