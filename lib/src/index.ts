@@ -17,7 +17,8 @@
 //   pipeline.{testSet, studentModel, evaluateStudent, perFieldFigure, confusionFigures, byGroupFigure,
 //             disagreementRows, baseline(s), saveEvaluation, loadEvaluation, meanKappa} -> inference.*;
 //   pipeline.{apiTokens, writeCorpusSample, measureThroughput, breakEvenFigure, fixedCosts, paretoPoints,
-//             utilization} -> cost.*;  cost's price functions are also prices.* (the teacher uses them too).
+//             utilization} -> cost.*;  cost.{loadPrices, withOverrides, apiPrice, gpuPrice, apiCallCost, apiCostPerRecord,
+//   apiCorpusCost, Prices...} -> prices.* (shared: the teacher counts its spending with them).
 export * as paths from "./paths";
 export * as task from "./task";
 export * as tokens from "./tokens";

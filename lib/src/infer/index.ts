@@ -6,7 +6,8 @@
 //   evaluate.ts     agreement, Cohen's kappa, bootstrap intervals, confusion matrices (pure, no I/O)
 //   compare.ts      disagreements, agreement by group, a table comparing models
 //   cells.ts        what notebook 3 calls besides (the student to run, figures, baselines, evaluation.json)
-// Inference engines live in Python (python-runtime/distill_runtime/engines/); this side picks one by config.engine.
+// Inference engines live in Python (python-runtime/distill_runtime/engines/), picked by config.engine; one that runs
+// in Node (llama.cpp through node-llama-cpp) would be a file here writing the same predictions file (predictions.ts).
 // May import the shared modules and folders (corpus, runtime, report, notebook) and the earlier steps (label, train);
 // never cost.
 export * from "./cells";
