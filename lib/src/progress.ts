@@ -1,4 +1,5 @@
 import * as fs from "node:fs";
+import { escapeHtml } from "./html";
 
 // Progress for long steps. Producers (teacher, runtime, cost) call an `onProgress(state)` callback; the notebook
 // side renders it (one updating output in Jupyter, a line on stderr in a terminal).
@@ -70,7 +71,7 @@ export function bar(label: string, o: { terminalEveryMs?: number; notebookEveryM
       display.html(
         `<div data-volatile="progress" style="font-family:monospace;font-size:12px">` +
           `<div style="background:#eee;width:360px;height:8px"><div style="background:#4a7;height:8px;width:${pct.toFixed(1)}%"></div></div>` +
-          `${text.replace(/&/g, "&amp;").replace(/</g, "&lt;")}</div>`,
+          `${escapeHtml(text)}</div>`,
       );
     }
     if (stream && (finished || now - lastTerminal >= (o.terminalEveryMs ?? 5000))) {

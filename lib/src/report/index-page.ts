@@ -1,9 +1,9 @@
 // reports/<run-id>/index.html, which `npm start` writes: a link to each notebook's report with its headline numbers.
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { escapeHtml } from "../html";
 import { formatHeadline, type Headline } from "./results";
 
-const escapeHtml = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
 
 /** reports/<run-id>/index.html: links to each notebook's report with its headline numbers. */
 export function writeIndex(outDir: string, runs: { name: string; html: string; ok: boolean; seconds: number; headline: Headline[] }[], title = "distill-notebooks report"): string {

@@ -3,6 +3,7 @@
 // same notebook run twice gives the same HTML. Outside a kernel (plain node) `show` returns the HTML and prints
 // nothing, so lib code and tests can call it.
 import * as fs from "node:fs";
+import { escapeHtml } from "../html";
 
 export interface Figure { data: Record<string, unknown>[]; layout?: Record<string, unknown>; config?: Record<string, unknown> }
 type Display = { html(s: string): void };
@@ -117,7 +118,7 @@ export function scatter(points: { name: string; x: number; y: number }[], o: { t
 }
 
 // ---------- tables ----------
-const esc = (v: unknown): string => String(v ?? "").replace(/[&<>]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;" })[c]!);
+const esc = escapeHtml;
 
 function formatCell(v: unknown): string {
   if (typeof v === "number") return Number.isInteger(v) ? v.toLocaleString("en-US") : Math.abs(v) >= 1000 ? v.toLocaleString("en-US", { maximumFractionDigits: 2 }) : v.toPrecision(4);

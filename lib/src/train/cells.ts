@@ -3,6 +3,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { escapeHtml } from "../html";
 import * as paths from "../paths";
 import type { Workspace } from "../paths";
 import { html, lines, live, type Figure } from "../report/plots";
@@ -44,7 +45,6 @@ export function trainingCurves(title = "Training loss"): { onEvent(e: JobEvent):
   };
 }
 
-const escapeHtml = (s: string): string => s.replace(/[&<>]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;" })[c]!);
 
 /**
  * The first n training examples as the student sees them: the prompt (greyed: masked, label -100, no loss) and the
