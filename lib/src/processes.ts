@@ -123,11 +123,6 @@ export function atExit(fn: () => void): () => void {
   };
 }
 
-/** Process ids of the tracked groups' leaders (for tests and for a notebook's "what is running"). */
-export function trackedPids(): number[] {
-  return [...groups].map((c) => c.pid).filter((p): p is number => p !== undefined);
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // Watching the parent: a tslab kernel has no parent-death signal, and a CLI under `npm run` has a parent (sh) that
 // outlives npm, so each looks once a second.
