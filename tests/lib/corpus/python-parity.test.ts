@@ -43,17 +43,25 @@ function comparable(lines: Line[]): unknown[] {
   return lines.map((l) => {
     if ("skip" in l) return { skip: { ...l.skip, reason: l.skip.reason.startsWith("invalid JSON") ? "invalid JSON" : l.skip.reason.replace(/ \(.*\)$/, l.skip.reason.includes("does not parse") ? " (…)" : "$&") } };
     if ("error" in l) return { error: true };
-    return l;
+    // Compared as the UTF-8 every output file holds: a lone surrogate (JSON "\ud800") is U+FFFD there on both sides.
+    const utf8 = (x: string) => Buffer.from(x, "utf8").toString("utf8");
+    return { id: utf8(l.id), text: utf8(l.text), group: utf8(l.group), title: utf8(l.title) };
   });
 }
 
 async function assertSame(name: string, files: string[], columns: C.ColumnMap = {}): Promise<Line[]> {
   const ts = await readTs(files, columns);
   const py = readPython(files, columns);
+  const failed = (lines: Line[]) => lines.some((l) => "error" in l);
+  if (failed(ts) || failed(py)) {
+    // What came out before the error depends on each side's chunking; that the read fails is what must agree.
+    assert.deepEqual([failed(py), name], [failed(ts), name], `${name}: one reader failed and the other did not`);
+    return ts;
+  }
   // TS reports a skipped row as it meets it, before the records of its chunk come out: compare the records in order,
   // and the skipped rows in order, each on their own.
-  for (const kind of ["records", "skipped", "error"] as const) {
-    const pick = (lines: Line[]) => comparable(lines.filter((l) => (kind === "records" ? "id" in l : kind === "skipped" ? "skip" in l : "error" in l)));
+  for (const kind of ["records", "skipped"] as const) {
+    const pick = (lines: Line[]) => comparable(lines.filter((l) => (kind === "records" ? "id" in l : "skip" in l)));
     const [a, b] = [pick(ts), pick(py)];
     for (let i = 0; i < Math.max(a.length, b.length); i++) assert.deepEqual(b[i], a[i], `${name}: ${kind} ${i} differs (TS first, Python second)`);
   }
