@@ -4,7 +4,7 @@ reads every fixture format and the shipped corpus with both and compares.
 
 - text.py      JavaScript's string rules where Python's differ: whitespace (trim, \\s), String(value) of numbers
 - lines.py     lines of a (possibly gzipped) UTF-8 text file, as lines.ts splits and decodes them
-- formats.py   one reader per format (JSONL, CSV, Parquet, Arrow IPC), each yielding raw rows (line or row number, values)
+- formats.py   one reader per format (JSONL, CSV, Parquet, Arrow IPC), each yielding raw rows (row number, values)
 - values.py    which column holds each part of a record (columns.ts), cells as text or lists
 - recipe.py    recipe Markdown -> ingredients and directions, and the task's record template (recipe.ts)
 - ids.py       record ids unique across the files of one read (ids.ts)

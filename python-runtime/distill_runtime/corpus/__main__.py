@@ -22,7 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = sys.stdout
     try:
-        for block in read_corpus(args.files, load_task(args.task), columns=json.loads(args.columns), format=args.format):
+        for block in read_corpus(
+            args.files, load_task(args.task), columns=json.loads(args.columns), format=args.format
+        ):
             for item in block:
                 if isinstance(item, CorpusRecord):
                     line = {"id": item.id, "text": item.text, "group": item.group, "title": item.title}

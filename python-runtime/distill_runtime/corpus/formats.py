@@ -54,7 +54,7 @@ def format_of(file: str) -> str:
     raise JobError(
         "data",
         f"Unsupported corpus file {file}: supported extensions are {', '.join(e for e, _ in EXTENSIONS)} "
-        f'(or pass format: {" | ".join(json.dumps(f) for f in FORMATS)}).',
+        f"(or pass format: {' | '.join(json.dumps(f) for f in FORMATS)}).",
     )
 
 
@@ -166,9 +166,7 @@ def arrow_rows(path: Path) -> RawBlocks:
         with path.open("rb") as f:
             is_file_format = f.read(6) == b"ARROW1"
         reader = ipc.open_file(path) if is_file_format else ipc.open_stream(path)
-        batches = (
-            (reader.get_batch(i) for i in range(reader.num_record_batches)) if is_file_format else iter(reader)
-        )
+        batches = (reader.get_batch(i) for i in range(reader.num_record_batches)) if is_file_format else iter(reader)
         row = 0
         for batch in batches:
             assert isinstance(batch, pa.RecordBatch)

@@ -50,11 +50,11 @@ def corpus_files(paths: str | list[str]) -> list[str]:
     for p in given:
         path = resolve_path(p)
         if not path.exists():
-            where = "" if Path(p).is_absolute() else f" (relative paths are taken from the project root {project_root()})"
+            where = (
+                "" if Path(p).is_absolute() else f" (relative paths are taken from the project root {project_root()})"
+            )
             raise JobError("config", f"Corpus file not found: {path}{where}.")
-        found = (
-            [str(path / f) for f in sorted(os.listdir(path)) if is_supported(f)] if path.is_dir() else [str(path)]
-        )
+        found = [str(path / f) for f in sorted(os.listdir(path)) if is_supported(f)] if path.is_dir() else [str(path)]
         if path.is_dir() and not found:
             raise JobError(
                 "config",
@@ -68,8 +68,9 @@ def _column(columns: ColumnMap, key: str) -> str:
     return f'column "{columns.get(key, key)}"'
 
 
-def to_record(values: dict[str, Any], row: int, file: str, label: str, stem: str, columns: ColumnMap, task: Task,
-              ids: IdRegistry) -> CorpusRecord | SkippedRow:
+def to_record(
+    values: dict[str, Any], row: int, file: str, label: str, stem: str, columns: ColumnMap, task: Task, ids: IdRegistry
+) -> CorpusRecord | SkippedRow:
     try:
         title = as_text(pick(values, "title", columns), _column(columns, "title"))
         text = as_text(pick(values, "text", columns), _column(columns, "text"))
@@ -83,8 +84,12 @@ def to_record(values: dict[str, Any], row: int, file: str, label: str, stem: str
                 if not ingredients and not directions:
                     return SkippedRow(file, row, "body has no list under an Ingredients or Directions heading")
             else:
-                ingredients = as_list(pick(values, "ingredients", columns), f"column {columns.get('ingredients', 'ingredients')}")
-                directions = as_list(pick(values, "directions", columns), f"column {columns.get('directions', 'directions')}")
+                ingredients = as_list(
+                    pick(values, "ingredients", columns), f"column {columns.get('ingredients', 'ingredients')}"
+                )
+                directions = as_list(
+                    pick(values, "directions", columns), f"column {columns.get('directions', 'directions')}"
+                )
                 if not ingredients and not directions:
                     return SkippedRow(
                         file,
@@ -110,7 +115,8 @@ def to_record(values: dict[str, Any], row: int, file: str, label: str, stem: str
         return SkippedRow(
             file,
             row,
-            f"duplicate id {_json_string(record_id)}: an earlier row has it (ids must be unique; the first row is kept)",
+            f"duplicate id {_json_string(record_id)}: an earlier row has it "
+            "(ids must be unique; the first row is kept)",
             duplicate_id=True,
         )
     return CorpusRecord(

@@ -98,5 +98,6 @@ def check_mapped_columns(file: str, present: list[str], columns: ColumnMap) -> N
         if name is not None and name not in present:
             raise JobError(
                 "data",
-                f'Corpus file {file} has no column "{name}" (given as columns.{part}). Its columns: {", ".join(present)}.',
+                f'Corpus file {file} has no column "{name}" (given as columns.{part}). '
+                f"Its columns: {', '.join(present)}.",
             )
