@@ -54,6 +54,9 @@ class Progress(_Event):
     total: int
     records_per_s: float
     tokens_per_s: float | None = None
+    # the corpus job: seconds left at the current rate, and the whole corpus's cost at that rate and the GPU price
+    eta_s: float | None = None
+    projected_cost_usd: float | None = None
 
 
 class Done(_Event):
