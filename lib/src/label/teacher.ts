@@ -5,7 +5,7 @@
 // providerNames, and one line in providers.ts.
 import * as os from "node:os";
 import type OpenAI from "openai";
-import type { CorpusRecord } from "../corpus";
+import { checkUniqueIds, type CorpusRecord } from "../corpus";
 import * as paths from "../paths";
 import type { Labels, Task } from "../task";
 import type { StoreUsage } from "./store";
@@ -136,11 +136,13 @@ export function settings(config: TeacherConfig): Settings {
   };
 }
 
+/** Every record has a string id and text, and no two share an id (answers are joined back to records by id). */
 export function checkRecords(records: CorpusRecord[]): void {
   records.forEach((r, i) => {
     if (typeof r?.id !== "string" || r.id === "") throw new Error(`records[${i}] has no string "id"`);
     if (typeof r.text !== "string") throw new Error(`records[${i}] (id ${r.id}) has no string "text"`);
   });
+  checkUniqueIds(records, "records");
 }
 
 // What an answer looks like, for counting its tokens: every field at a typical (longest) value.
