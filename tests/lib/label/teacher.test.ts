@@ -332,7 +332,7 @@ describe("teacher with an OpenAI-protocol server", () => {
     assert.equal(imported.imported, 4);
     assert.equal(imported.failed, 1);
     assert.deepEqual(imported.unmatched, ["someone-else"]);
-    const standard = answers.entries().reduce((a, e) => a + pricesLib.apiCallCost(prices, model, e.usage!), 0);
+    const standard = [...answers.entries()].reduce((a, e) => a + pricesLib.apiCallCost(prices, model, e.usage!), 0);
     assert.ok(Math.abs(imported.costUsd - standard / 2) < 1e-12, "batch price is half");
 
     // The notebook then goes on at no cost: only the record that failed in the batch is sent live.
@@ -360,7 +360,7 @@ describe("teacher with an OpenAI-protocol server", () => {
     const storedKeys = (): Set<string> => {
       if (!fs.existsSync(job.storeFile)) return new Set();
       const s = label.AnswerStore.open(job.storeFile); // also what the child does on start: drop a torn line
-      const keys = new Set(s.entries().map((e) => e.key));
+      const keys = new Set(s.keys());
       void s.close();
       return keys;
     };
