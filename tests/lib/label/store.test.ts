@@ -129,8 +129,11 @@ test("SIGKILL while writing: every put that resolved is there after reopening, a
   for (let round = 0; round < 3; round++) {
     const child = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
+    // Kill at a random instant once it is writing (on a busy machine, starting node alone can take 300 ms).
+    const writing = new Promise<void>((resolve) => child.stdout.once("data", () => resolve()));
     child.stdout.on("data", (c: Buffer) => (out += c.toString()));
-    await new Promise((r) => setTimeout(r, 300 + Math.random() * 300));
+    await writing;
+    await new Promise((r) => setTimeout(r, Math.random() * 300));
     child.kill("SIGKILL");
     await new Promise((r) => child.on("exit", r));
     const confirmed = out.split("\n").filter((l) => /^[0-9a-f]{64}$/.test(l));
