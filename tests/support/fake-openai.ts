@@ -31,6 +31,8 @@ export interface SeenRequest {
   textCount: number;
   /** True when the conversation already holds an answer (a repair request). */
   repair: boolean;
+  /** The Authorization header as received. */
+  authorization?: string;
   at: number;
 }
 
@@ -175,7 +177,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
       const textCount = (textCounts.get(text) ?? 0) + 1;
       textCounts.set(text, textCount);
       const key = label.requestKey(body);
-      const seen: SeenRequest = { key, body, text, textCount, repair: messages.some((m) => m.role === "assistant"), at: Date.now() };
+      const seen: SeenRequest = { key, body, text, textCount, repair: messages.some((m) => m.role === "assistant"), authorization: req.headers.authorization, at: Date.now() };
       fake.requests.push(seen);
       fake.counts.set(key, (fake.counts.get(key) ?? 0) + 1);
       fake.inFlight += 1;

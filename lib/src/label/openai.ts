@@ -4,6 +4,7 @@
 import OpenAI from "openai";
 import pRetry, { AbortError } from "p-retry";
 import { apiCallCost, apiPrice, type Prices } from "../prices";
+import { redactUrls, splitCredentials } from "../redact";
 import { responseFormat, teacherMessages, toolChoice, toolDefinition, type Task } from "../task";
 import { countTokens, estimateChatTokens, type ChatMessage } from "../tokens";
 import type { StoreUsage } from "./store";
@@ -128,17 +129,20 @@ function classify(err: unknown, timeoutMs: number): { retry: boolean; reason: st
 }
 
 function openAiClient(s: Settings): OpenAI {
-  const baseURL = s.baseURL ?? process.env.OPENAI_BASE_URL ?? undefined;
+  const configured = s.baseURL ?? process.env.OPENAI_BASE_URL ?? undefined;
   // An OpenAI-compatible local server takes any key; api.openai.com needs a real one.
-  const apiKey = process.env.OPENAI_API_KEY || (baseURL ? "not-needed" : undefined);
+  const apiKey = process.env.OPENAI_API_KEY || (configured ? "not-needed" : undefined);
   if (!apiKey) {
     throw new Error(
       `The OpenAI teacher needs OPENAI_API_KEY (for api.openai.com) or OPENAI_BASE_URL (for an OpenAI-compatible server); ` +
         `neither is set. Set one of them, or use the offline teacher: teacherFromEnv({ provider: "local" }).`,
     );
   }
+  // user:password@ in the base URL is sent as HTTP Basic authorization (in place of the bearer key), from a URL
+  // without it: Node's fetch refuses a URL with credentials, and its error would carry the password into the store.
+  const { url: baseURL, authorization } = configured ? splitCredentials(configured) : { url: undefined, authorization: undefined };
   // The SDK's own retries are off: ours honour Retry-After, count attempts per record and record the reason.
-  return new OpenAI({ apiKey, baseURL, maxRetries: 0, timeout: s.timeoutMs });
+  return new OpenAI({ apiKey, baseURL, maxRetries: 0, timeout: s.timeoutMs, ...(authorization ? { defaultHeaders: { Authorization: authorization } } : {}) });
 }
 
 /** The labels text of a ChatCompletion: the forced tool call's arguments, or the content in json_schema mode. */
@@ -192,6 +196,7 @@ export function openAiProvider(task: Task, s: Settings, prices: Prices | undefin
             } catch (err) {
               if (signal?.aborted) throw new AbortError(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason)));
               const verdict = classify(err, s.timeoutMs);
+              verdict.reason = redactUrls(verdict.reason); // an error may quote the URL it was sent to
               if (verdict.unanswered) {
                 unanswered += 1;
                 const willRetry = attempts <= s.maxRetries;

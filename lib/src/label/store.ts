@@ -14,6 +14,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import * as paths from "../paths";
+import { redactUrls } from "../redact";
 import type { Labels } from "../task";
 
 export interface StoreUsage {
@@ -202,7 +203,8 @@ export class AnswerStore {
   async put(entry: NewEntry): Promise<StoreEntry> {
     if (this.fd === null) throw new Error(`Answer store ${this.file} is closed`);
     if (!/^[0-9a-f]{64}$/.test(entry.key)) throw new Error(`Answer store: key must be a sha256 hex string (requestKey), got ${JSON.stringify(entry.key)}`);
-    const full: StoreEntry = { ...entry, at: new Date().toISOString() };
+    // An error may quote a URL; its credentials never reach the file.
+    const full: StoreEntry = { ...entry, ...(entry.error !== undefined ? { error: redactUrls(entry.error) } : {}), at: new Date().toISOString() };
     const text = JSON.stringify(full) + "\n";
     await new Promise<void>((resolve, reject) => {
       this.pending.push({ entry: full, text, resolve, reject });
