@@ -92,6 +92,7 @@ export class Budget {
 export class Reservation {
   /** The worst case charged for attempts that got no answer (recorded in the store as unansweredUsd). */
   unansweredUsd = 0;
+  private unansweredCount = 0;
   private released = false;
 
   constructor(
@@ -103,9 +104,15 @@ export class Reservation {
   /** An attempt got no answer but may have been billed: count its worst case. Returns whether a retry still fits. */
   unanswered(): boolean {
     const usd = this.worstUsd();
+    this.unansweredCount += 1;
     this.unansweredUsd += usd;
     this.budget.charge(usd, true);
     return this.budget.retryFits();
+  }
+
+  /** The provider counted `n` unanswered attempts in all: count those it did not report one by one. */
+  settleUnanswered(n: number): void {
+    while (this.unansweredCount < n) this.unanswered();
   }
 
   /** The answer came: count what it cost. */

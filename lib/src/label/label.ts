@@ -156,11 +156,15 @@ export async function labelRecords(
           const held: Reservation = reservation;
           try {
             const { answer, attempts, unanswered } = await provider.send(request, signal, { unanswered: () => held.unanswered() });
+            held.settleUnanswered(unanswered); // a provider without the hook reports them here
             const costUsd = provider.cost(answer.usage);
             held.paid(costUsd); // counted once the answer is here, so the next reservation sees it
-            return { answer, attempts, costUsd, unanswered };
+            return { answer, attempts, costUsd };
           } catch (err) {
-            if (err instanceof RequestFailure) return err;
+            if (err instanceof RequestFailure) {
+              held.settleUnanswered(err.unanswered);
+              return err;
+            }
             throw err;
           } finally {
             held.release();
