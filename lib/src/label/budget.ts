@@ -1,7 +1,8 @@
 // The labeling budget as a hard cap. Before a request is sent, its worst case (a prompt a little longer than counted,
 // and every output token the request allows, at the output price) is reserved beside the requests in flight; it goes
-// out only if what this store spent before, what this run spent and every reservation fit in the budget, else it
-// waits for requests in flight to settle, and once nothing is in flight and it still does not fit, the run stops.
+// out only if what earlier runs spent on the same records, what this run spent and every reservation fit in the
+// budget, else it waits for requests in flight to settle; once nothing is in flight and it still does not fit, the
+// run stops.
 // What an answer cost replaces its reservation. An attempt that got no answer but may have been done and billed
 // (a timeout, a connection lost, an abort) is counted at its worst case. So the money spent stays within the budget
 // as long as the server keeps to the output limit; should an answer cost more than its worst case (a server that
@@ -19,7 +20,7 @@ export class Budget {
   /** Set once a request did not fit with nothing in flight: nothing more is sent, even a request that would fit. */
   stopped = false;
 
-  /** limitUsd: the budget (undefined: none); spentBeforeUsd: what earlier runs into the same store spent. */
+  /** limitUsd: the budget (undefined: none); spentBeforeUsd: what earlier runs spent on the same records. */
   constructor(
     readonly limitUsd: number | undefined,
     readonly spentBeforeUsd: number,

@@ -43,7 +43,7 @@ export interface LabelRun {
     costUsd: number;
     /** The worst case counted for requests that got no answer but may have been billed (timeouts, lost connections). */
     unansweredUsd: number;
-    /** What the store had spent before this run (a budget counts it). */
+    /** What earlier runs into the store spent on these records (counted with a budget only). */
     spentBeforeUsd: number;
     inputTokens: number;
     outputTokens: number;
@@ -75,7 +75,7 @@ function repairRequest(request: Record<string, unknown>, answer: Answer, error: 
 /** Label every record, in order. Answers already in the store are served from it at no cost; new ones are fsynced to
  *  the store before they are used. A failed record does not stop the run. Throws the signal's reason when aborted
  *  (answers stored so far are kept), and refuses to start when the estimate is over what is left of config.budgetUsd
- *  (the budget counts what earlier runs into the same store spent). */
+ *  (the budget counts what earlier runs into the same store spent on these records). */
 export async function labelRecords(
   task: Task,
   records: CorpusRecord[],
@@ -104,12 +104,13 @@ export async function labelRecords(
   // front only with one; without, only for a request that got no answer (its worst case is recorded).
   const bounds: { expectedUsd: number; worstUsd: number }[] = new Array(records.length);
   const boundOf = (i: number) => (bounds[i] ??= provider.costBounds(records[i].text));
-  const budget = new Budget(s.budgetUsd, store.spentUsd);
+  // What earlier runs into this store spent on these same requests counts: a resumed run stays within one budget.
+  const budget = new Budget(s.budgetUsd, s.budgetUsd === undefined ? 0 : store.spentOn(keys));
   if (s.budgetUsd !== undefined) {
     const todo = records.filter((_, i) => !store.has(keys[i]));
     const estimate = records.reduce((sum, _, i) => sum + (store.has(keys[i]) ? 0 : boundOf(i).expectedUsd), 0);
     if (estimate > 0 && estimate > budget.leftAtStartUsd) {
-      const before = budget.spentBeforeUsd > 0 ? `, plus $${budget.spentBeforeUsd.toFixed(4)} this store has already spent,` : "";
+      const before = budget.spentBeforeUsd > 0 ? `, plus $${budget.spentBeforeUsd.toFixed(4)} earlier runs spent on these records,` : "";
       throw new Error(
         `Estimated cost $${estimate.toFixed(4)} for ${todo.length} records not yet in the store${before} exceeds budgetUsd $${s.budgetUsd}. ` +
           `Raise budgetUsd to at least ${Math.ceil((estimate + budget.spentBeforeUsd) * 100) / 100} in the teacher config, or label fewer records.`,
@@ -136,8 +137,10 @@ export async function labelRecords(
   const sending = pLimit(s.concurrency);
 
   // One answer for a request: from the store, from a request already in flight in this run (same text twice), or
-  // bought now and stored before it is returned. `worstUsd`: the record's worst case, which the budget reserves.
-  async function obtain(key: string, request: Record<string, unknown>, worstUsd: () => number): Promise<(Obtained & { fresh: boolean }) | null> {
+  // bought now and stored before it is returned. `worstUsd`: the record's worst case, which the budget reserves;
+  // `rootKey`: the key of the record's first request, when this is its repair (the store counts its cost there).
+  async function obtain(key: string, request: Record<string, unknown>, worstUsd: () => number, rootKey: string): Promise<(Obtained & { fresh: boolean }) | null> {
+    const root = rootKey === key ? {} : { rootKey };
     const stored = store.get(key);
     if (stored) return { entry: stored, attempts: 0, fresh: false };
     const shared = inflight.get(key);
@@ -175,7 +178,7 @@ export async function labelRecords(
         if (held && signal?.aborted) {
           // Aborted in flight: the server may still do and bill it. Record its worst case, so a resumed run counts it.
           held.unanswered();
-          await store.put({ key, request, error: "aborted while in flight (the server may have answered and billed it)", costUsd: 0, unansweredUsd: held.unansweredUsd }).catch(() => {});
+          await store.put({ key, request, error: "aborted while in flight (the server may have answered and billed it)", costUsd: 0, unansweredUsd: held.unansweredUsd, ...root }).catch(() => {});
         }
         throw err;
       }
@@ -183,7 +186,7 @@ export async function labelRecords(
       const unansweredUsd = (reservation as Reservation | null)?.unansweredUsd ?? 0;
       const unanswered = unansweredUsd > 0 ? { unansweredUsd } : {};
       if (sent instanceof RequestFailure) {
-        const entry = await store.put({ key, request, error: sent.message, costUsd: 0, ...unanswered });
+        const entry = await store.put({ key, request, error: sent.message, costUsd: 0, ...unanswered, ...root });
         return { entry, attempts: sent.attempts };
       }
       const { answer, attempts, costUsd } = sent;
@@ -196,6 +199,7 @@ export async function labelRecords(
         ...(parsed.ok ? { labels: parsed.labels } : { error: parsed.error }),
         costUsd,
         ...unanswered,
+        ...root,
         ...(s.batchPricing ? { batch: true } : {}),
       });
       return { entry, attempts, answer };
@@ -228,7 +232,7 @@ export async function labelRecords(
       model: provider.model,
     });
     for (let round = 1; ; round++) {
-      const got = await obtain(key, request, () => boundOf(i).worstUsd);
+      const got = await obtain(key, request, () => boundOf(i).worstUsd, keys[i]);
       if (!got) {
         skipped += 1;
         return result({ status: "failed", error: `not sent: the budget of $${s.budgetUsd} was reached` });

@@ -8,7 +8,8 @@
 // record (and the money they cost) but a rerun tries them again.
 //
 // A store can outgrow what fits in memory (or in one string: V8 stops at ~512 MiB), so opening it reads the file as
-// a stream of lines and keeps an index, key -> where its line is, and the money spent; get() reads one line back.
+// a stream of lines and keeps an index, key -> where its line is, and the money spent per request (with its repair);
+// get() reads one line back.
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -39,6 +40,8 @@ export interface StoreEntry {
   /** The worst case of attempts that got no answer (timed out, connection lost, aborted): the server may have done
    *  and billed the work, so the budget counts them (labelRecords). */
   unansweredUsd?: number;
+  /** For a repair request: the key of the record's first request, under which its cost is counted (spentOn). */
+  rootKey?: string;
   batch?: boolean;
   /** ISO time the line was written. */
   at: string;
@@ -84,6 +87,9 @@ class LineIndex {
   private readonly slots = new Map<string, number>();
   private offsets = new Float64Array(1024);
   private lengths = new Float64Array(1024);
+  /** USD spent under each served key (all its lines, and its repair's); keys without a served answer: `others`. */
+  private spent = new Float64Array(1024);
+  private readonly others = new Map<string, number>();
 
   get size(): number {
     return this.slots.size;
@@ -105,10 +111,23 @@ class LineIndex {
       };
       this.offsets = grow(this.offsets);
       this.lengths = grow(this.lengths);
+      this.spent = grow(this.spent);
     }
     this.offsets[slot] = offset;
     this.lengths[slot] = length;
     this.slots.set(key, slot);
+  }
+
+  addSpend(key: string, usd: number): void {
+    if (usd === 0) return;
+    const slot = this.slots.get(key);
+    if (slot !== undefined) this.spent[slot] += usd;
+    else this.others.set(key, (this.others.get(key) ?? 0) + usd);
+  }
+
+  spentOn(key: string): number {
+    const slot = this.slots.get(key);
+    return (slot === undefined ? 0 : this.spent[slot]) + (this.others.get(key) ?? 0);
   }
 
   get(key: string): { offset: number; length: number } | undefined {
@@ -162,10 +181,17 @@ export class AnswerStore {
     return this.failedLines;
   }
 
-  /** USD this store records as spent, every line counted (answers, failures, the worst case of unanswered attempts):
-   *  what earlier runs into this store paid, which a budget counts. */
+  /** USD this store records as spent, every line counted (answers, failures, the worst case of unanswered attempts). */
   get spentUsd(): number {
     return this.spent;
+  }
+
+  /** USD spent on these requests (by key), their repairs included: what earlier runs paid for the same work, which a
+   *  budget counts. */
+  spentOn(keys: Iterable<string>): number {
+    let usd = 0;
+    for (const key of new Set(keys)) usd += this.index.spentOn(key);
+    return usd;
   }
 
   /** The valid answer stored for this request key, if any (read back from the file). */
@@ -223,9 +249,11 @@ export class AnswerStore {
   }
 
   private account(entry: StoreEntry, offset: number, length: number): void {
-    this.spent += spentOn(entry);
+    const usd = spentOn(entry);
+    this.spent += usd;
     if (servable(entry)) this.index.add(entry.key, offset, length);
     else this.failedLines += 1;
+    this.index.addSpend(typeof entry.rootKey === "string" ? entry.rootKey : entry.key, usd);
   }
 
   private async flush(): Promise<void> {

@@ -77,9 +77,9 @@ export interface TeacherConfig {
   baseURL?: string;
   /** Sampling temperature. OpenAI: the API default when unset; local: 0. */
   temperature?: number;
-  /** USD this store may spend in all (what earlier runs into the same store spent counts): refuse to start when the
-   *  estimate is higher than what is left; reserve each request's worst case before it is sent, so that the money
-   *  spent stays within it. */
+  /** USD labeling these records may cost in all (what earlier runs into the same store spent on them counts): refuse
+   *  to start when the estimate is higher than what is left; reserve each request's worst case before it is sent, so
+   *  that the money spent stays within it. */
   budgetUsd?: number;
   /** The most output tokens one answer may have (OpenAI: sent as max_completion_tokens to api.openai.com, max_tokens
    *  to other servers), which bounds a request's worst-case cost. Default: 4x a typical answer, at least 256; 8192

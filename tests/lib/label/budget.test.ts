@@ -115,7 +115,9 @@ describe("budget: a hard cap", () => {
 
     // Run 2, the same budget: a store that already spent part of it refuses an estimate over what is left, naming both.
     const resumed = label.AnswerStore.open(answers.file);
-    await assert.rejects(label.labelRecords(task, recs, { ...cfg, budgetUsd }, { store: resumed, prices }), /this store has already spent/);
+    await assert.rejects(label.labelRecords(task, recs, { ...cfg, budgetUsd }, { store: resumed, prices }), /earlier runs spent on these records/);
+    const estimate = await label.estimateLabelingCost(task, recs, cfg, prices, { store: resumed });
+    assert.ok(Math.abs(estimate.spentBeforeUsd - spentBefore) < 1e-12, "the dry run shows it");
     // What is left can still be used: the first records, in the same store, with the same budget.
     const run = await label.labelRecords(task, recs.slice(0, 60), { ...cfg, budgetUsd }, { store: resumed, prices });
     await resumed.close();
@@ -124,6 +126,15 @@ describe("budget: a hard cap", () => {
     const billed = billedUsd(fake);
     const worst = await worstCase(fake, recs);
     assert.ok(billed <= budgetUsd + worst, `both runs billed $${billed.toFixed(6)} for one budget of $${budgetUsd.toFixed(6)}: ${(billed / budgetUsd).toFixed(2)}x`);
+
+    // Other work in the same store (other records, e.g. notebook 3's baseline model) has a budget of its own.
+    const other = records(20, "other");
+    const otherBudget = (await label.estimateLabelingCost(task, other, cfg, prices)).usd * 3;
+    const again = label.AnswerStore.open(answers.file);
+    const otherRun = await label.labelRecords(task, other, { ...cfg, budgetUsd: otherBudget }, { store: again, prices });
+    await again.close();
+    assert.equal(otherRun.totals.spentBeforeUsd, 0);
+    assert.ok(otherRun.totals.ok > 0);
   });
 
   test("the output limit is sent: max_tokens to an OpenAI-compatible server, max_completion_tokens to api.openai.com", async () => {

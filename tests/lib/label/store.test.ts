@@ -144,17 +144,22 @@ test("SIGKILL while writing: every put that resolved is there after reopening, a
   }
 });
 
-test("spentUsd: every line's costUsd and unansweredUsd, failures included, also after reopening", async () => {
+test("spentUsd and spentOn(keys): every line's costUsd and unansweredUsd, failures and repairs included, after reopening", async () => {
   const file = tmpFile();
   const s = AnswerStore.open(file);
   await s.put({ key: requestKey({ n: 1 }), request: {}, usage, labels: { a: true }, costUsd: 0.25 });
   await s.put({ key: requestKey({ n: 2 }), request: {}, error: "timed out", costUsd: 0, unansweredUsd: 0.5 });
   await s.put({ key: requestKey({ n: 3 }), request: {}, usage, error: "invalid", costUsd: 0.125 });
-  assert.equal(s.spentUsd, 0.875);
+  // A repair request's cost counts under the record's first request (rootKey).
+  await s.put({ key: requestKey({ n: 4 }), request: {}, usage, labels: { a: true }, costUsd: 0.0625, rootKey: requestKey({ n: 3 }) });
+  assert.equal(s.spentUsd, 0.9375);
+  assert.equal(s.spentOn([requestKey({ n: 3 })]), 0.1875);
+  assert.equal(s.spentOn([requestKey({ n: 1 }), requestKey({ n: 2 }), requestKey({ n: 2 })]), 0.75, "each key once");
   await s.close();
   const again = AnswerStore.open(file);
-  assert.equal(again.spentUsd, 0.875);
-  assert.equal(again.size, 1);
+  assert.equal(again.spentUsd, 0.9375);
+  assert.equal(again.spentOn([requestKey({ n: 3 })]), 0.1875);
+  assert.equal(again.size, 2);
   assert.equal(again.failures, 2);
   await again.close();
 });

@@ -204,6 +204,12 @@ describe("teacher with an OpenAI-protocol server", () => {
     // Both paid answers count, the invalid one included.
     assert.ok(run.results[1].costUsd > 0 && run.results[1].usage.inputTokens > 0);
     assert.equal(answers.failures, 3);
+    // A repair's cost counts under the record's first request, so a budget that resumes this work sees it.
+    const firstKey = fake.requests.find((r) => r.text === b.text && !r.repair)!.key;
+    const repairKey = fake.requests.find((r) => r.text === b.text && r.repair)!.key;
+    const lines = fs.readFileSync(answers.file, "utf8").trim().split("\n").map((l) => JSON.parse(l) as label.StoreEntry);
+    assert.equal(lines.find((e) => e.key === repairKey)?.rootKey, firstKey);
+    assert.ok(Math.abs(answers.spentOn([firstKey]) - run.results[1].costUsd) < 1e-12);
 
     fake.reset();
     const rerun = await label.labelRecords(task, [a, b], config(fake), { store: answers, prices });
