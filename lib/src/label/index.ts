@@ -6,6 +6,7 @@
 //   budget.ts     the budget as a hard cap: each request's worst case reserved before it is sent
 //   estimate.ts   the dry run (tokens and dollars before anything is sent)    batch.ts   the OpenAI Batch API files
 //   store.ts      the answer store (every answer fsynced before use)          dataset.ts labeled.arrow, train/test JSONL
+//   store-lines.ts  the store file a line at a time, and the index an open store keeps (not its answers)
 //   cells.ts      what notebook 1 calls besides (parameters -> teacher config)
 // May import the shared modules and folders (corpus, runtime, report, notebook); never a later step (train, infer,
 // cost).
