@@ -2,9 +2,9 @@
 // BEFORE anyone uses it. A process killed at any instant loses at most the answers still in flight; everything
 // already returned to the caller is on disk and is served from here next time instead of being bought again.
 //
-// Line: { key, request, response, usage, labels?, error?, costUsd?, unansweredUsd?, batch?, at }. `key` is the sha256
-// of the exact request (canonical JSON), so the same request always finds its answer and any change to prompt,
-// schema, model or sampling makes a new one. Only answers with labels are served back; failures are kept for the
+// Line: { key, request, response, usage, labels?, error?, costUsd?, unansweredUsd?, rootKey?, batch?, at }. `key` is
+// the sha256 of the exact request (canonical JSON), so the same request always finds its answer and any change to
+// prompt, schema, model or sampling makes a new one. Only answers with labels are served back; failures are kept for the
 // record (and the money they cost) but a rerun tries them again.
 //
 // A store can outgrow what fits in memory (or in one string: V8 stops at ~512 MiB), so opening it reads the file as
@@ -16,8 +16,8 @@ import * as path from "node:path";
 import { promisify } from "node:util";
 import * as paths from "../paths";
 import { redactUrls } from "../redact";
-import { eachLine, isBlank, LineIndex, parseEntry } from "./store-lines";
 import type { Labels } from "../task";
+import { eachLine, isBlank, LineIndex, parseEntry } from "./store-lines";
 
 export interface StoreUsage {
   inputTokens: number;
