@@ -5,6 +5,8 @@
 //   shared modules   paths (folders, the work folder layout), task (the task file and everything derived from it),
 //                    keywords (the task file's keyword rules), agreement (agreement and kappa between two labelings:
 //                    exported through inference), tokens (OpenAI token counts), prices (data/prices.json), progress
+//                    (progress bars), html (the escape), processes (child processes that die with us), lock (one run
+//                    per work folder)
 //   shared folders   corpus/ (reading, sampling, splitting records), runtime/ (running Python jobs, their events),
 //                    report/ (plots, headline results, the index page), notebook/ (the headless runner)
 //   steps            label/ (1), train/ (2), infer/ (3, namespace `inference`), cost/ (4): a step imports the shared

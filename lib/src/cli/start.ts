@@ -6,11 +6,13 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describeFailure, newRunId, runNotebook, UsageError } from "../notebook";
 import * as paths from "../paths";
+import { stopWithNpm } from "../processes";
 import { formatHeadline, writeIndex } from "../report";
 
 export const PIPELINE = ["1-label", "2-fine-tune", "3-inference", "4-cost"];
 
 async function main(): Promise<number> {
+  stopWithNpm(); // `kill -9` of `npm start` must not leave the run going (processes.ts)
   const argv = process.argv.slice(2);
   const profile = argv.includes("--profile") ? argv[argv.indexOf("--profile") + 1] : "default";
   const runId = newRunId();
