@@ -4,10 +4,10 @@
 // de-duplicated sample (sample.ts), the train/test split (split.ts). May import the shared modules (paths, task,
 // tokens, prices, progress) only: no other folder.
 export type { ColumnMap } from "./columns";
-export { formatOf, supportedExtensions } from "./formats";
+export { corpusFormat, formatOf, supportedExtensions } from "./formats";
 export { checkUniqueIds } from "./ids";
 export type { CorpusFormat, Format } from "./reader";
 export { parseRecipeMarkdown, renderRecord } from "./recipe";
-export { defaultCorpus, readCorpus, readRecords, type CorpusRecord, type ReadOptions, type SkippedRow } from "./records";
+export { corpusInput, defaultCorpus, readCorpus, readRecords, type CorpusRecord, type ReadOptions, type SkippedRow } from "./records";
 export { normalizeForDedupe, sampleRecords, type SampleOptions, type SampleStats } from "./sample";
 export { splitTrainTest, type SplitOptions } from "./split";

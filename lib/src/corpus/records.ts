@@ -29,6 +29,13 @@ export const defaultCorpus: string[] = fs.existsSync(englishOriginalDir)
   ? fs.readdirSync(englishOriginalDir).filter((f) => f.endsWith(".jsonl.gz")).sort().map((f) => path.join(englishOriginalDir, f))
   : [];
 
+/** A notebook's corpus parameter as readers take it: "default" is the shipped English recipes (defaultCorpus),
+ *  anything else a file or folder. (A function, not `corpus === "default"` in a cell: TypeScript types an injected
+ *  parameter as its literal and then rejects that comparison as always false.) */
+export function corpusInput(corpus: string): string | string[] {
+  return corpus === "default" ? defaultCorpus : corpus;
+}
+
 /** A row that could not become a record. `row` is the line number for JSONL and CSV, the 1-based row index otherwise. */
 export interface SkippedRow {
   file: string;

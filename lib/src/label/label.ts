@@ -50,6 +50,8 @@ export interface LabelRun {
     seconds: number;
   };
   stoppedByBudget: boolean;
+  /** What the provider had to say about the run (a labels file: records it has no label for, labels not used). */
+  notes: string[];
 }
 
 // The one retry for an invalid answer is a new request: the conversation so far, the model's answer, and what was
@@ -94,7 +96,7 @@ export async function labelRecords(
   const keys: string[] = new Array(records.length);
   const prepare = (i: number) => {
     if (keys[i] === undefined) {
-      requests[i] = provider.request(records[i].text);
+      requests[i] = provider.request(records[i].text, records[i].id);
       keys[i] = requestKey(requests[i]);
     }
   };
@@ -250,8 +252,9 @@ export async function labelRecords(
       }
       if (got.entry.labels && got.entry.error === undefined) return result({ status: "ok", labels: got.entry.labels });
       // An answer that came back but did not fit the schema gets one more chance, as a new request naming the error.
-      // (Only answers bought in this run can be invalid here: the store serves valid ones only.)
-      if (round === 1 && got.answer) {
+      // (Only answers bought in this run can be invalid here: the store serves valid ones only.) A file cannot answer
+      // differently when asked again, so its invalid labels fail at once.
+      if (round === 1 && got.answer && !provider.answersAreFinal) {
         request = repairRequest(request, got.answer, got.entry.error!, task);
         key = requestKey(request);
         continue;
@@ -295,5 +298,5 @@ export async function labelRecords(
     totals.outputTokens += r.usage.outputTokens;
   }
   totals.unansweredUsd = budget.unansweredUsd;
-  return { results, totals, stoppedByBudget: budget.stopped };
+  return { results, totals, stoppedByBudget: budget.stopped, notes: provider.notes?.() ?? [] };
 }

@@ -1,7 +1,7 @@
 // The teacher: its config, and the one small interface every teacher provider implements. A provider builds the
-// exact request for a record's text (its hash is the answer store's key), sends it, and prices the answer; everything
+// exact request for a record (its hash is the answer store's key), sends it, and prices the answer; everything
 // else (the store, the budget, concurrency, one repair round, progress) is labelRecords' (label.ts), the same for
-// every provider. A new provider: a file beside openai.ts and local.ts that implements Provider, its name in
+// every provider. A new provider: a file beside openai.ts, local.ts and file.ts that implements Provider, its name in
 // providerNames, and one line in providers.ts.
 import * as os from "node:os";
 import type OpenAI from "openai";
@@ -10,12 +10,13 @@ import * as paths from "../paths";
 import type { Labels, Task } from "../task";
 import type { StoreUsage } from "./store";
 
-/** One provider behind labelRecords: OpenAI (and compatible servers) or the local GGUF model. */
+/** One provider behind labelRecords: OpenAI (and compatible servers), the local GGUF model, or a file of labels. */
 export interface Provider {
   /** The model's name as results report it. */
   model: string;
-  /** The exact request for one record text: what is sent, or everything that determines the answer. */
-  request(text: string): Record<string, unknown>;
+  /** The exact request for one record: what is sent, or everything that determines the answer. A model answers the
+   *  text (the same text under two ids is one request); a labels file answers the id. */
+  request(text: string, id: string): Record<string, unknown>;
   /** Send one request (with retries where the provider has them). Throws RequestFailure. `unanswered`: attempts
    *  that got no answer but may have been done and billed (timed out, connection lost once sent). */
   send(request: Record<string, unknown>, signal?: AbortSignal, hooks?: SendHooks): Promise<{ answer: Answer; attempts: number; unanswered: number }>;
@@ -24,6 +25,10 @@ export interface Provider {
    *  case (a prompt a little longer than counted, and every output token the request allows), which the budget
    *  reserves before it is sent. */
   costBounds(text: string): { expectedUsd: number; worstUsd: number };
+  /** True when asking again cannot change the answer (a file): an invalid answer then gets no repair round. */
+  answersAreFinal?: boolean;
+  /** What the run should tell the user at the end (e.g. records a labels file has no label for). */
+  notes?(): string[];
 }
 
 export interface SendHooks {
@@ -54,7 +59,7 @@ export class RequestFailure extends Error {
   }
 }
 
-export const providerNames = ["openai", "local"] as const;
+export const providerNames = ["openai", "local", "labels"] as const;
 export type ProviderName = (typeof providerNames)[number];
 
 export type Message = OpenAI.Chat.Completions.ChatCompletionMessageParam;
@@ -63,7 +68,8 @@ export type TeacherMode = "tool" | "json_schema";
 
 export interface TeacherConfig {
   provider: ProviderName;
-  /** OpenAI model name; for provider "local", the path of a .gguf file (relative paths are from the project root). */
+  /** OpenAI model name; for provider "local", the path of a .gguf file; for "labels", the labels file (JSONL, CSV or
+   *  Parquet of {id, labels}). Relative paths are from the project root. */
   model: string;
   /** "tool": a forced function call (the original's way); "json_schema": structured output. OpenAI only. Default tool. */
   mode?: TeacherMode;
@@ -129,7 +135,7 @@ export function settings(config: TeacherConfig): Settings {
   if (!providerNames.includes(config.provider)) {
     throw new Error(`TeacherConfig.provider must be ${providerNames.map((n) => `"${n}"`).join(" or ")}, got ${JSON.stringify(config.provider)}`);
   }
-  if (!config.model) throw new Error(`TeacherConfig.model is required (an OpenAI model name, or a .gguf path for provider "local")`);
+  if (!config.model) throw new Error(`TeacherConfig.model is required (an OpenAI model name, a .gguf path for provider "local", a labels file for "labels")`);
   const mode = config.mode ?? "tool";
   if (mode !== "tool" && mode !== "json_schema") throw new Error(`TeacherConfig.mode must be "tool" or "json_schema", got ${JSON.stringify(mode)}`);
   const positive = (name: string, v: number | undefined, dflt: number, min = 1): number => {
