@@ -124,8 +124,14 @@ export function bar(x: (string | number)[], y: number[], o: { title?: string; yT
   const error_y = o.errorLow && o.errorHigh ? { type: "data", symmetric: false, array: o.errorHigh.map((h, i) => h - y[i]), arrayminus: o.errorLow.map((l, i) => y[i] - l) } : undefined;
   return {
     data: [{ type: "bar", x, y, error_y, text: o.text, textposition: o.text ? "outside" : undefined }],
-    layout: { title: title(o.title), yaxis: { title: title(o.yTitle), range: o.yRange, type: o.logY ? "log" : undefined }, xaxis: { title: title(o.xTitle) } },
+    layout: { title: title(o.title), yaxis: { title: title(o.yTitle), range: o.yRange, type: o.logY ? "log" : undefined }, xaxis: { title: title(o.xTitle) }, ...heightForLabels(x) },
   };
+}
+
+/** Long category names are drawn slanted under the axis and take height from the bars: give it back. */
+function heightForLabels(x: (string | number)[]): { height?: number } {
+  const longest = Math.max(0, ...x.map((v) => String(v).length));
+  return x.length > 6 && longest > 14 ? { height: Math.min(720, 360 + Math.round(longest * 5.5)) } : {};
 }
 
 export function groupedBar(x: string[], series: { name: string; y: number[] }[], o: { title?: string; yTitle?: string; stacked?: boolean; yRange?: [number, number] } = {}): Figure {
@@ -178,7 +184,9 @@ export function tableHtml(rows: Record<string, unknown>[], o: { columns?: string
   const max = o.maxChars ?? 160;
   const cell = (v: unknown): string => {
     const s = formatCell(v);
-    return s.length > max ? `<td style="${TD}" title="${esc(s)}">${esc(s.slice(0, max))}…</td>` : `<td style="${TD}">${esc(s).replace(/\n/g, "<br>")}</td>`;
+    if (s.length > max) return `<td style="${TD}" title="${esc(s)}">${esc(s.slice(0, max))}…</td>`;
+    // Short values (numbers, dates, kinds) stay on one line; long text wraps.
+    return `<td style="${TD}${s.length <= 16 ? ";white-space:nowrap" : ""}">${esc(s).replace(/\n/g, "<br>")}</td>`;
   };
   return (
     // A wide table scrolls inside its own box instead of pushing the page wider than the window.
