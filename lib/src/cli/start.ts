@@ -7,7 +7,7 @@
 // under DIR instead of reports/.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { describeFailure, newRunId, parametersOf, parseCliValue, readNotebook, runNotebook, UsageError, type ParamValue } from "../notebook";
+import { describeFailure, loadProfiles, newRunId, parametersOf, parseCliValue, readNotebook, runNotebook, UsageError, type ParamValue } from "../notebook";
 import * as paths from "../paths";
 import { format, verdictLine, writeRunPage, writeRunsPage } from "../report";
 
@@ -46,6 +46,8 @@ async function main(): Promise<number> {
       throw new UsageError(`no notebook of the pipeline declares a parameter "${name}"; each notebook's parameters: ${[...declared].map(([n, d]) => `${n}: ${[...d].join(", ")}`).join("; ")}`);
     }
   }
+  const profiles = loadProfiles();
+  if (!profiles[args.profile]) throw new UsageError(`unknown profile "${args.profile}"; profiles: ${Object.keys(profiles).join(", ")} (data/profiles.json)`);
   const runId = newRunId();
   const outDir = paths.ensureDir(path.join(args.reportsDir, runId));
   let failed = false;

@@ -12,6 +12,14 @@ import { CHANCE_KAPPA } from "./verdict";
 const ci = (c: { low: number; high: number } | null): string => (c ? `95% CI ${fixed2(c.low)} to ${fixed2(c.high)}` : "interval not measured");
 const kappaText = (k: number | null): string => (k === null ? "undefined" : fixed2(k));
 
+/** What the teacher's verdict means for the student, after the verdict word. */
+const TEACHER_MEANS: Record<string, string> = {
+  "at chance": ", so the student can only learn noise from it",
+  "partly agrees": ", so the student can at best learn what the teacher gets right",
+  "close to human agreement": "",
+  "not measured": "",
+};
+
 /** The verdict in plain words: the word ("learned", "at chance", ...), the sentence behind it, and the teacher's line. */
 export function verdictSentences(s: RunSummary): { word: string; student: string; teacher: string } {
   const word = s.verdict.student;
@@ -39,7 +47,7 @@ export function verdictSentences(s: RunSummary): { word: string; student: string
   const tq = s.teacherQuality;
   const teacher =
     tq?.teacher
-      ? `Teacher vs reference labels (${tq.teacher.n !== null ? `${count(tq.teacher.n)} records` : tq.reference}): mean κ ${kappaText(tq.teacher.meanKappa)}, agreement ${percent(tq.teacher.agreement)}; two human passes agree at κ ${kappaText(tq.ceiling?.meanKappa ?? null)}: ${s.verdict.teacher}.`
+      ? `Teacher vs reference labels (${tq.teacher.n !== null ? `${count(tq.teacher.n)} records` : tq.reference}): mean κ ${kappaText(tq.teacher.meanKappa)}, agreement ${percent(tq.teacher.agreement)}; two human passes agree at κ ${kappaText(tq.ceiling?.meanKappa ?? null)}: ${s.verdict.teacher}${TEACHER_MEANS[s.verdict.teacher]}.`
       : "Teacher vs reference labels: not measured in this run.";
   return { word, student: student[0].toUpperCase() + student.slice(1), teacher };
 }

@@ -113,7 +113,7 @@ const SORT_AND_COMPARE = `
 const EXTRA_CSS = `.kbar{display:inline-block;height:8px;background:#0b5cad;vertical-align:middle;opacity:.6}
 .up{color:#116329}.down{color:#a40e26}
 th[data-sort]{cursor:pointer}th[data-dir=asc]::after{content:" ▲"}th[data-dir=desc]::after{content:" ▼"}
-#runs td{max-width:260px;overflow-wrap:anywhere}#runs td.nowrap{white-space:nowrap;overflow-wrap:normal}`;
+#runs td{max-width:260px;overflow-wrap:anywhere}#runs td.nowrap{white-space:nowrap;overflow-wrap:normal}#runs td.wide{min-width:9em}#runs th{white-space:normal}`;
 
 /** reports/index.html's HTML: newest run first; the two newest are ticked for the compare view. */
 export function runsPageHtml(runs: RunSummary[], title = "distill-notebooks runs"): string {
@@ -130,12 +130,12 @@ export function runsPageHtml(runs: RunSummary[], title = "distill-notebooks runs
       td(`<a href="${esc(s.runId)}/index.html">${esc(s.runId)}</a>${s.ok ? "" : ' <span class="tag failed">failed</span>'}`, s.runId, "nowrap") +
       td(esc(s.profile ?? "—"), s.profile) +
       td(s.changed.length ? esc(changed(s)) : '<span class="meta">defaults</span>', changed(s)) +
-      td(s.teacher ? esc(s.teacher) : notMeasured(), s.teacher) +
-      td(s.student ? esc(s.student) : notMeasured(), s.student) +
+      td(s.teacher ? esc(s.teacher) : notMeasured(), s.teacher, "wide") +
+      td(s.student ? esc(s.student) : notMeasured(), s.student, "wide") +
       td(inf ? percent(inf.agreement) : notMeasured(), inf?.agreement, "n") +
       td(inf?.meanKappa !== undefined && inf?.meanKappa !== null ? fixed2(inf.meanKappa) : notMeasured(), inf?.meanKappa, "n") +
       td(`<span class="tag ${verdictClass(s.verdict.student)}">${esc(s.verdict.student)}</span>`, s.verdict.student) +
-      td(st ? `${usd(st.usdPerCorpus)} <span class="tag ${st.basis === "list price" ? "" : st.basis}">${esc(st.basis)}</span>` : notMeasured(), st?.usdPerCorpus, "n") +
+      td(st ? `${usd(st.usdPerCorpus)}<br><span class="tag ${st.basis === "list price" ? "" : st.basis}">${esc(st.basis)}</span>` : notMeasured(), st?.usdPerCorpus, "n") +
       td(duration(s.seconds), s.seconds, "n") +
       `</tr>`
     );

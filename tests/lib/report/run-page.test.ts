@@ -45,6 +45,8 @@ test("the verdict words follow the student's kappa, interval and the keyword bas
   assert.match(report.verdictLine(s), /: a keyword rule does as well\./);
   assert.match(report.verdictLine(report.summarizeRun("r", contractRun({ teacherKappa: 0.05 }))), /^Verdict: learned/);
   assert.equal(report.summarizeRun("r", contractRun({ teacherKappa: 0.05 })).verdict.teacher, "at chance");
+  assert.match(text(report.runPageHtml("r", contractRun({ teacherKappa: 0.05 }))), /mean κ 0\.05, .*: at chance, so the student can only learn noise from it\./);
+  assert.match(text(report.runPageHtml("r", contractRun({ teacherKappa: 0.5 }))), /: partly agrees, so the student can at best learn what the teacher gets right\./);
 });
 
 test("a run from before the contract keys: mean kappa and cost bases derived, the rest 'not measured'", () => {

@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { test } from "node:test";
 import { report } from "@distill/lib";
-import { tempDir } from "../../support/notebooks";
+import { runCli, tempDir } from "../../support/notebooks";
 import { contractRun, todayRun } from "../../support/run-records";
 
 test("the compare view lists the parameters that differ and both runs' per-field kappa", () => {
@@ -52,7 +52,6 @@ test("runs side by side: newest first, the two newest ticked, sort keys on every
 });
 
 test("npm run reports: rebuilds every page, and says what to do without a reports folder", () => {
-  const { runCli } = require("../../support/notebooks") as typeof import("../../support/notebooks");
   const dir = tempDir("reports-cli");
   for (const f of contractRun()) {
     fs.mkdirSync(path.join(dir, "run-a", path.dirname(f.path)), { recursive: true });
