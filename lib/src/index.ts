@@ -3,7 +3,8 @@
 //   import { corpus, label, task } from "@distill/lib";
 //
 //   shared modules   paths (folders, the work folder layout), task (the task file and everything derived from it),
-//                    tokens (OpenAI token counts), prices (data/prices.json), progress (progress bars)
+//                    tokens (OpenAI token counts), prices (data/prices.json), progress (progress bars), html (the
+//                    escape), processes (child processes that die with us), lock (one run per work folder)
 //   shared folders   corpus/ (reading, sampling, splitting records), runtime/ (running Python jobs, their events),
 //                    report/ (plots, headline results, the index page), notebook/ (the headless runner)
 //   steps            label/ (1), train/ (2), infer/ (3, namespace `inference`), cost/ (4): a step imports the shared

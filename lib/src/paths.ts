@@ -3,6 +3,7 @@
 // resolves to the real path, so the project root is two folders above this file (DISTILL_ROOT overrides).
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { lockWorkDir } from "./lock";
 
 export const root: string = process.env.DISTILL_ROOT ?? path.resolve(__dirname, "..", "..");
 
@@ -69,8 +70,14 @@ export interface Workspace {
   throughput: string;
 }
 
-export function workspace(workDir: string): Workspace {
+/**
+ * A work folder's layout, opened for writing: this process takes the folder's lock (lock.ts) and holds it until it
+ * exits, so a second run on the same folder stops here with WorkDirInUseError naming the first. `{ lock: false }`
+ * only reads the layout (a test looking at what a run wrote, a report).
+ */
+export function workspace(workDir: string, o: { lock?: boolean } = {}): Workspace {
   const dir = ensureDir(resolve(workDir));
+  if (o.lock ?? true) lockWorkDir(dir, path.relative(root, dir).startsWith("..") ? dir : path.relative(root, dir) || dir);
   const student = path.join(dir, "student");
   return {
     dir,

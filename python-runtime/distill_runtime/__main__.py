@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import signal
 import sys
 import traceback
@@ -12,6 +11,7 @@ from types import FrameType
 
 from .errors import JobError
 from .events import emit
+from .lifeline import exit_with_parent
 
 JOBS = {name: f"jobs.{name}" for name in ("train", "merge", "infer", "export", "tokens")}
 
@@ -24,7 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM (the TS side's cancel) takes the same path as Ctrl-C: a `cancelled` error event and exit 130, instead of
     # dying silently. Checkpoints are written atomically, so an interrupt never leaves a half-written one.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    if not _exit_with_parent():
+    # A job started by the lib dies with the process that started it (a killed notebook kernel leaves no training
+    # job running): lifeline.py.
+    if not exit_with_parent():
         return 130
     try:
         module = importlib.import_module(f".{JOBS[args.job]}", __package__)
@@ -41,19 +43,6 @@ def main(argv: list[str] | None = None) -> int:
         emit("error", kind=kind, message=f"{type(e).__name__}: {e}", hint=hint)
         return 1
     return 0
-
-
-def _exit_with_parent() -> bool:
-    """When DISTILL_EXIT_WITH_PARENT names our parent's pid (lib/src/runtime/job.ts sets it), ask Linux for SIGTERM when
-    that parent dies: a killed notebook kernel must not leave a training job running. False if it is already gone."""
-    parent = os.environ.get("DISTILL_EXIT_WITH_PARENT")
-    if not parent or not sys.platform.startswith("linux"):
-        return True
-    import ctypes
-
-    pr_set_pdeathsig = 1
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
-    return os.getppid() == int(parent)
 
 
 def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:

@@ -205,6 +205,15 @@ def _bitsandbytes_config(load_in_4bit: bool, compute_dtype: Any) -> Any:
     return BitsAndBytesConfig(load_in_8bit=True)
 
 
+def context_length(model_config: Any) -> int | None:
+    """The longest sequence the model was built for (its position embeddings), or None where the config does not say."""
+    for name in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        value = getattr(model_config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
 def _from_pretrained(cls: Any, source: ModelSource, **kwargs: Any) -> Any:
     if source.local_files_only:
         kwargs["local_files_only"] = True

@@ -11,6 +11,10 @@ Figures (lib/src/report/plots.ts) arrive as mime bundles: the figure JSON (appli
 HTML fallback that draws it with the page's plotly.js; the kernel also shows plotly.js itself once, for live
 JupyterLab sessions. With --plotly-js, that copy is dropped from the saved notebook (the .ipynb keeps only the figure
 JSON, what Jupyter and nbviewer render) and the exported HTML inlines the given plotly.js exactly once.
+
+Nothing outlives the runner: this process gets SIGTERM when the runner dies (lifeline.py), stops the kernel's process
+group on that signal, and starts the kernel through lifeline.py, so the kernel also ends if this process is killed
+outright; the kernel's jobs end with the kernel (lib/src/processes.ts).
 """
 
 from __future__ import annotations
@@ -19,10 +23,14 @@ import argparse
 import json
 import os
 import re
+import signal
 import sys
 import time
 from pathlib import Path
+from types import FrameType
 from typing import Any
+
+from .lifeline import EXIT_WITH_PARENT, exit_with_parent
 
 # Environment variables whose values must never reach a file: API keys and tokens.
 SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)", re.IGNORECASE)
@@ -64,6 +72,55 @@ def error_text(cell: Any) -> str:
     return "".join(parts).strip() or "(the kernel reported an error without text)"
 
 
+def kernel_manager_class() -> type:
+    """nbclient's kernel manager, starting the kernel through lifeline.py: the kernel (Node, which cannot ask for a
+    parent-death signal itself) gets SIGTERM when this executor dies, however it dies."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class LifelineKernelManager(AsyncKernelManager):
+        def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+            command = super().format_kernel_cmd(extra_arguments)
+            return [sys.executable, "-m", "distill_runtime.lifeline", "--", *command]
+
+    return LifelineKernelManager
+
+
+def stop_kernel(client: Any, grace_s: float = 5.0) -> None:
+    """SIGTERM to the kernel's process group (the kernel's own handlers then cancel its jobs), SIGKILL after grace_s."""
+    provisioner = getattr(getattr(client, "km", None), "provisioner", None)
+    process = getattr(provisioner, "process", None)
+    pgid = getattr(provisioner, "pgid", None) or getattr(process, "pid", None)
+    if not pgid:
+        return
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.time() + grace_s
+    while time.time() < deadline and process is not None and process.poll() is None:
+        time.sleep(0.05)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        client.km.cleanup_connection_file()
+    except Exception:  # noqa: BLE001 - best effort: a leftover connection file is harmless
+        pass
+
+
+def stop_on_signals(client: Any) -> None:
+    """The runner stopping us (SIGTERM; SIGHUP, SIGINT when sent by hand) stops the kernel first: no notebook keeps
+    running after its runner is gone. Exit at once afterwards: the run is abandoned, nothing more to write."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        stop_kernel(client)
+        os._exit(128 + signum)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(signum, stop)
+
+
 def execute(nb: Any, cwd: str, timeout: int) -> dict[str, Any]:
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
@@ -71,11 +128,15 @@ def execute(nb: Any, cwd: str, timeout: int) -> dict[str, Any]:
     client = NotebookClient(
         nb,
         kernel_name=nb.metadata.get("kernelspec", {}).get("name", "tslab"),
+        kernel_manager_class=kernel_manager_class(),
         timeout=timeout,
         resources={"metadata": {"path": cwd}},
         allow_errors=False,
         record_timing=True,
     )
+    stop_on_signals(client)
+    # The kernel and what it starts watch this process: lifeline.py (kernel) and lib/src/processes.ts (its jobs).
+    os.environ[EXIT_WITH_PARENT] = str(os.getpid())
     summary: dict[str, Any] = {"ok": True, "cells": [], "error": None}
     started = time.time()
     with client.setup_kernel():
@@ -154,6 +215,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=3600)
     parser.add_argument("--plotly-js", type=Path, default=None, help="plotly.js to inline once into the HTML")
     args = parser.parse_args(argv)
+    # The runner (lib/src/notebook/run.ts) names itself in DISTILL_EXIT_WITH_PARENT: if it dies, so do we (and our
+    # signal handler takes the kernel along).
+    if not exit_with_parent():
+        return 143
 
     nb = nbformat.read(args.inp, as_version=4)
     summary = execute(nb, args.cwd, args.timeout)

@@ -92,6 +92,30 @@ def test_resume_continues_at_the_right_step(tiny_model_dir, train_file, tmp_path
         assert torch.allclose(value, straight_state[name], atol=1e-6), name
 
 
+def test_training_time_adds_up_across_a_resume(tiny_model_dir, train_file, tmp_path, capsys):
+    config = quick_config(tiny_model_dir, train_file, tmp_path / "out", max_steps=4, save_steps=2, eval_fraction=0)
+    first = train(load_train_config({**config, "max_steps": 2}))  # the "interrupted" session: it stopped at step 2
+    capsys.readouterr()
+    saved = torch.load(tmp_path / "out" / "checkpoints" / "step-2" / "training_state.pt", weights_only=False)
+    assert 0 < saved["train_seconds"] <= first.metrics["runtime_s"] + 0.01
+    resumed = train(load_train_config({**config, "resume": True}))
+    done = [e for e in events_from(capsys.readouterr().out) if e["event"] == "done"][0]
+    assert resumed.metrics["steps"] == 4
+    assert done["runtime_s"] == pytest.approx(resumed.metrics["session_runtime_s"], abs=0.01)
+    # the total carries the first session's seconds up to its checkpoint, on top of this session's
+    total = saved["train_seconds"] + resumed.metrics["session_runtime_s"]
+    assert resumed.metrics["runtime_s"] == pytest.approx(total, abs=0.02)
+
+
+def test_max_seq_len_beyond_the_model_context_is_refused(tiny_model_dir, train_file, tmp_path):
+    config = quick_config(tiny_model_dir, train_file, tmp_path / "out", max_seq_len=8192)  # the tiny model has 4096
+    with pytest.raises(JobError) as caught:
+        train(load_train_config(config))
+    assert caught.value.kind == "config"
+    assert "max_seq_len=8192 is longer than the context" in str(caught.value) and "4096 tokens" in str(caught.value)
+    assert caught.value.hint == "set max_seq_len to at most 4096"
+
+
 def test_resume_with_no_checkpoint_starts_fresh_and_without_resume_clears_old_ones(
     tiny_model_dir, train_file, tmp_path, capsys
 ):

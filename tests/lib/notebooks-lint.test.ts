@@ -39,6 +39,13 @@ for (const name of notebooks) {
     }
   });
 
+  test(`${name}: no values spliced into raw HTML (plots.html takes markup as is: text goes through plots.note or a table)`, () => {
+    for (const c of code) {
+      const spliced = /plots\.html\(\s*`[^`]*\$\{/.exec(source(c));
+      assert.equal(spliced, null, `${name}: plots.html with a \${...} value; use plots.note(text) in:\n${source(c).slice(0, 200)}`);
+    }
+  });
+
   test(`${name}: cells stay thin (no cell over 12 lines of code)`, () => {
     for (const c of code) {
       const lines = source(c).split("\n").filter((l) => l.trim() && !l.trim().startsWith("//"));

@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, test } from "node:test";
-import { paths } from "@distill/lib";
+import { corpus, label as labelLib, paths } from "@distill/lib";
 import { runNotebook, type RunResult } from "@distill/lib/dist/notebook";
 import { startFakeOpenAI, type FakeOpenAI } from "../support/fake-openai";
 import { filesUnder, tempDir } from "../support/notebooks";
@@ -17,9 +17,28 @@ let work: string;
 let tiny: string;
 const reports: RunResult[] = [];
 
+let corpusFile: string;
+
+/** A corpus file of the user's own (JSONL): 30 recipes from each shipped book file, so several source books. */
+async function writeCorpusFile(file: string): Promise<void> {
+  const lines: string[] = [];
+  for (const part of corpus.defaultCorpus) {
+    let n = 0;
+    for await (const r of corpus.readRecords(part)) {
+      lines.push(JSON.stringify({ id: r.id, title: r.title, text: r.text, group: r.group }));
+      if (++n === 30) break;
+    }
+  }
+  fs.writeFileSync(file, lines.join("\n") + "\n");
+}
+
 before(async () => {
   server = await startFakeOpenAI({ delayMs: 2 });
   work = tempDir("pipeline-work");
+  // Notebooks 1 and 4 run on a corpus file, not the shipped default: the injected `corpus` must still type-check
+  // against the cells' `corpus === "default"`.
+  corpusFile = path.join(tempDir("pipeline-corpus"), "my-recipes.jsonl");
+  await writeCorpusFile(corpusFile);
   tiny = path.join(tempDir("pipeline-tiny"), "model");
   const made = spawnSync(paths.python, ["-m", "distill_runtime.tiny", "--out", tiny], { encoding: "utf8" });
   assert.equal(made.status, 0, made.stderr);
@@ -42,11 +61,13 @@ async function run(name: string, params: Record<string, unknown>): Promise<RunRe
   return r;
 }
 
-test("1-label writes the labeled sample and the train/test files", async () => {
-  const r = await run("1-label", { teacherProvider: "openai", teacherModel: "gpt-4o-mini" });
+test("1-label (on a corpus file) writes the labeled sample and the train/test files", async () => {
+  const r = await run("1-label", { teacherProvider: "openai", teacherModel: "gpt-4o-mini", corpus: corpusFile });
   const label = r.record.results.label as { counts: { train: number; test: number } };
   assert.ok(label.counts.train >= 6 && label.counts.test >= 2, JSON.stringify(label.counts));
   for (const f of ["labeled.arrow", "train.jsonl", "test.jsonl"]) assert.ok(fs.existsSync(path.join(work, f)), f);
+  const ids = new Set(fs.readFileSync(corpusFile, "utf8").split("\n").filter(Boolean).map((l) => (JSON.parse(l) as { id: string }).id));
+  assert.ok(labelLib.readLabeled(path.join(work, "labeled.arrow")).every((row) => ids.has(row.id)), "the sample comes from the corpus file");
 });
 
 test("2-fine-tune trains a LoRA on the tiny model, shows the curve, merges", async () => {
@@ -74,8 +95,8 @@ test("3-inference predicts the test set and compares with the teacher and a base
   assert.doesNotMatch(fs.readFileSync(r.html, "utf8"), /<td[^>]*>NaN</, "no NaN in a table");
 });
 
-test("4-cost prices the corpus from measured throughput and reproduces the original's table", async () => {
-  const r = await run("4-cost", { baseModel: tiny });
+test("4-cost (on a corpus file) prices the corpus from measured throughput and reproduces the original's table", async () => {
+  const r = await run("4-cost", { baseModel: tiny, corpus: corpusFile });
   const c = r.record.results.cost as { throughput: { records_per_s: number }; table: { kind: string; usdPerCorpus: number }[]; original: { usdPerCorpus: number }[]; tokens: Record<string, { input: number; output: number }> };
   assert.ok(c.throughput.records_per_s > 0);
   assert.ok(c.table.some((row) => row.kind === "student"));

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm run notebook -- notebooks/<name>.ipynb -p name=value ... [--profile P] [--out DIR] [--timeout S]`
 import { describeFailure, parseCliValue, runNotebook, UsageError, type ParamValue } from "../notebook";
+import { stopWithNpm } from "../processes";
 import { formatHeadline } from "../report";
 
 const USAGE = "usage: npm run notebook -- notebooks/<name>.ipynb [-p name=value ...] [--profile P] [--out DIR] [--timeout S]";
@@ -38,6 +39,7 @@ export function parseArgs(argv: string[]): { notebook: string; params: Record<st
 }
 
 async function main(): Promise<number> {
+  stopWithNpm(); // `kill -9` of `npm run notebook` must not leave the run going (processes.ts)
   const args = parseArgs(process.argv.slice(2));
   const r = await runNotebook({ notebook: args.notebook, params: args.params, profile: args.profile, outDir: args.outDir, timeoutS: args.timeoutS });
   if (!r.ok) {

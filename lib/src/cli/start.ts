@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describeFailure, loadProfiles, newRunId, parametersOf, parseCliValue, readNotebook, runNotebook, UsageError, type ParamValue } from "../notebook";
 import * as paths from "../paths";
+import { stopWithNpm } from "../processes";
 import { format, verdictLine, writeRunPage, writeRunsPage } from "../report";
 
 export const PIPELINE = ["1-label", "2-fine-tune", "3-inference", "4-cost"];
@@ -38,6 +39,7 @@ export function parseStartArgs(argv: string[]): { profile: string; params: Recor
 }
 
 async function main(): Promise<number> {
+  stopWithNpm(); // `kill -9` of `npm start` must not leave the run going (processes.ts)
   const args = parseStartArgs(process.argv.slice(2));
   const notebooks = PIPELINE.map((name) => ({ name, file: path.join(paths.notebooksDir, `${name}.ipynb`) })).filter((n) => fs.existsSync(n.file));
   const declared = new Map(notebooks.map((n) => [n.name, new Set(parametersOf(readNotebook(n.file), n.file).map((p) => p.name))]));

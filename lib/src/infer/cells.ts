@@ -6,6 +6,7 @@ import { AnswerStore, labelRecords, readLabeled, teacherConfig, type LabeledRow 
 import type { Workspace } from "../paths";
 import type { Prices } from "../prices";
 import { bar as progressBar } from "../progress";
+import { checkStudent } from "../train/student";
 import { bar, heatmap, type Figure } from "../report/plots";
 import type { Task } from "../task";
 import { agreementByGroup, disagreements } from "./compare";
@@ -17,11 +18,14 @@ export function testSet(ws: Workspace): LabeledRow[] {
   return readLabeled(ws.labeled).filter((r) => r.split === "test" && r.labels);
 }
 
-/** The model the student runs as: the merged folder when notebook 2 wrote one, else base + adapter. */
+/**
+ * The model the student runs as: the merged folder when notebook 2 merged this student, else base + adapter. Refuses,
+ * saying why, a student that is not what the last training made (student.json: a failed or unfinished training, a
+ * train file changed since); see train/student.ts.
+ */
 export function studentModel(ws: Workspace, baseModel: string): { model: string | null; merged_dir: string | null; adapter_dir: string | null } {
-  if (fs.existsSync(path.join(ws.merged, "config.json"))) return { model: null, merged_dir: ws.merged, adapter_dir: null };
-  if (fs.existsSync(ws.adapter)) return { model: baseModel, merged_dir: null, adapter_dir: ws.adapter };
-  throw new Error(`no fine-tuned student in ${ws.student}: run notebook 2-fine-tune first (same workDir)`);
+  const { useMerged } = checkStudent(ws.student, { mergedDir: ws.merged, adapterDir: ws.adapter, baseModel });
+  return useMerged ? { model: null, merged_dir: ws.merged, adapter_dir: null } : { model: baseModel, merged_dir: null, adapter_dir: ws.adapter };
 }
 
 /** Join the predictions file (infer over test.jsonl) back to the test rows by index, and evaluate. */

@@ -17,7 +17,9 @@ export interface NotebookJson {
 }
 
 export type ParamValue = string | number | boolean | null | ParamValue[] | { [k: string]: ParamValue };
-export interface Parameter { name: string; value: ParamValue; type: string }
+/** A declared parameter: its default, the default's JSON type (for validation), and the TypeScript type the injected
+ * value is declared with: the cell's own annotation when it has one, else the default's widened type (tsTypeOf). */
+export interface Parameter { name: string; value: ParamValue; type: string; tsType: string | null }
 
 const cellText = (source: string | string[]): string => (Array.isArray(source) ? source.join("") : source);
 const typeOf = (v: unknown): string => (v === null ? "null" : Array.isArray(v) ? "array" : typeof v);
@@ -34,7 +36,33 @@ export function readNotebook(file: string): NotebookJson {
   }
 }
 
-const PARAM_LINE = /^\s*(?:const|let)\s+([A-Za-z_$][\w$]*)\s*(?::[^=]+)?=\s*(.+?)\s*;?\s*(?:\/\/.*)?$/;
+const PARAM_LINE = /^\s*(?:const|let)\s+([A-Za-z_$][\w$]*)\s*(?::([^=]+))?=\s*(.+?)\s*;?\s*(?:\/\/.*)?$/;
+
+/**
+ * The TypeScript type a parameter's injected value is declared with, from its default: what TypeScript infers for a
+ * `let` of that value (string, number, boolean, an array of them). Without it, `const corpus = "my.csv";` would have
+ * the literal type "my.csv" and a cell's `corpus === "default"` would not compile ("no overlap"). null: leave the
+ * value's own type (null defaults; objects, whose properties TypeScript already widens and which the lib's typed
+ * parameters check field by field; empty arrays).
+ */
+export function tsTypeOf(value: ParamValue): string | null {
+  if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") return typeof value;
+  if (Array.isArray(value)) {
+    const items = [...new Set(value.map((v) => tsTypeOf(v)))];
+    if (items.length === 0 || items.includes(null)) return null;
+    return items.length === 1 ? `${items[0]}[]` : `(${items.join(" | ")})[]`;
+  }
+  return null;
+}
+
+/**
+ * A value as a TypeScript literal that survives every way a cell is handled: JSON, plus escapes for the characters
+ * that JSON leaves raw but that split lines elsewhere (U+2028/U+2029, which Python's splitlines and older JS parsers
+ * take for line breaks, and U+0085).
+ */
+export function tsLiteral(value: ParamValue): string {
+  return JSON.stringify(value).replace(/[\u2028\u2029\u0085]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
 
 /** The parameters a notebook declares in its `parameters` cell (JSON-literal values only, so they can be checked). */
 export function parametersOf(nb: NotebookJson, file = "notebook"): Parameter[] {
@@ -46,11 +74,11 @@ export function parametersOf(nb: NotebookJson, file = "notebook"): Parameter[] {
     if (!m) continue;
     let value: ParamValue;
     try {
-      value = JSON.parse(m[2]) as ParamValue;
+      value = JSON.parse(m[3]) as ParamValue;
     } catch {
-      throw new Error(`${file}: parameter ${m[1]} must have a JSON literal default, got: ${m[2]}`);
+      throw new Error(`${file}: parameter ${m[1]} must have a JSON literal default, got: ${m[3]}`);
     }
-    params.push({ name: m[1], value, type: typeOf(value) });
+    params.push({ name: m[1], value, type: typeOf(value), tsType: m[2]?.trim() || tsTypeOf(value) });
   }
   return params;
 }
@@ -77,11 +105,17 @@ export function validateParameters(declared: Parameter[], given: Record<string, 
   }
 }
 
+/** The notebook with a cell tagged `injected-parameters` after its parameters cell: `const name: <type> = <value>;`,
+ * each value declared with its parameter's type (Parameter.tsType) so that cells type-check as with the default. */
 export function injectParameters(nb: NotebookJson, values: Record<string, ParamValue>): NotebookJson {
   const copy = JSON.parse(JSON.stringify(nb)) as NotebookJson;
   copy.cells = copy.cells.filter((c) => !c.metadata?.tags?.includes("injected-parameters"));
   const at = copy.cells.findIndex((c) => c.metadata?.tags?.includes("parameters"));
-  const lines = Object.entries(values).map(([k, v]) => `const ${k} = ${JSON.stringify(v)};`);
+  const declared = new Map(parametersOf(nb).map((p) => [p.name, p]));
+  const lines = Object.entries(values).map(([k, v]) => {
+    const tsType = declared.get(k)?.tsType;
+    return `const ${k}${tsType ? `: ${tsType}` : ""} = ${tsLiteral(v)};`;
+  });
   copy.cells.splice(at + 1, 0, {
     id: "injected-parameters",
     cell_type: "code",

@@ -7,6 +7,7 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as paths from "../paths";
+import { EXIT_WITH_PARENT, trackGroup, untrackGroup } from "../processes";
 import { git, hardware, versions, type Hardware } from "./machine";
 import { injectParameters, parametersOf, readNotebook, UsageError, validateParameters, type Parameter, type ParamValue } from "./parameters";
 import { profileValues } from "./profiles";
@@ -89,22 +90,35 @@ export async function runNotebook(opts: RunOptions): Promise<RunResult> {
   const start = new Date();
   const summary = await new Promise<{ ok: boolean; cells: { index: number; seconds: number }[]; error: RunRecord["error"]; kernel_seconds?: number }>(
     (resolve, reject) => {
+      // Its own process group, tracked (../processes.ts): a signal to this runner, or its exit, ends the executor, and
+      // the executor's SIGTERM handler ends the kernel; if this runner is SIGKILLed, the executor gets SIGTERM from
+      // Linux (DISTILL_EXIT_WITH_PARENT names us). Either way no notebook keeps running without its runner.
       const child = spawn(
         paths.python,
         ["-m", "distill_runtime.nbexec", "--in", injected, "--out", ipynb, "--html", html, "--cwd", path.dirname(file), "--timeout", String(opts.timeoutS ?? 3600), "--plotly-js", paths.plotlyJs()],
-        { cwd: paths.root, env: { ...process.env, ...opts.env, DISTILL_RESULTS_FILE: resultsFile, DISTILL_NOTEBOOK: name, DISTILL_RUN_ID: runId }, stdio: ["ignore", "pipe", opts.quiet ? "pipe" : "inherit"] },
+        {
+          cwd: paths.root,
+          detached: true,
+          env: { ...process.env, ...opts.env, DISTILL_RESULTS_FILE: resultsFile, DISTILL_NOTEBOOK: name, DISTILL_RUN_ID: runId, [EXIT_WITH_PARENT]: String(process.pid) },
+          stdio: ["ignore", "pipe", opts.quiet ? "pipe" : "inherit"],
+        },
       );
+      trackGroup(child);
       let out = "";
       let err = "";
       child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
       child.stderr?.on("data", (d: Buffer) => (err += d.toString()));
-      child.on("error", reject);
-      child.on("close", (code) => {
+      child.on("error", (e) => {
+        untrackGroup(child);
+        reject(e);
+      });
+      child.on("close", (code, signal) => {
+        untrackGroup(child);
         const line = out.trim().split("\n").pop() ?? "";
         try {
           resolve(JSON.parse(line));
         } catch {
-          reject(new Error(`the notebook executor failed (exit ${code}) before reporting:\n${(err || out).slice(-3000)}`));
+          reject(new Error(`the notebook executor ${signal ? `was killed by ${signal}` : `failed (exit ${code})`} before reporting${err || out ? `:\n${(err || out).slice(-3000)}` : ""}`));
         }
       });
     },

@@ -201,8 +201,18 @@ export function table(rows: Record<string, unknown>[], o: { columns?: string[]; 
   tryDisplay(tableHtml(rows, o));
 }
 
+/** Show HTML as is: for markup the lib built itself, every value in it escaped (escapeHtml). For text, use note. */
 export function html(s: string): void {
   tryDisplay(s);
+}
+
+/** A paragraph of plain text (escaped: a model name or a note that came from a file cannot add markup). */
+export function note(text: string, o: { italic?: boolean } = {}): void {
+  tryDisplay(noteHtml(text, o));
+}
+
+export function noteHtml(text: string, o: { italic?: boolean } = {}): string {
+  return o.italic ? `<p><i>${esc(text)}</i></p>` : `<p>${esc(text)}</p>`;
 }
 
 /**

@@ -11,7 +11,8 @@
 //   group; the kernel's own SIGINT handler only abandons the cell's pending promise, it does not stop our work).
 //   The job is in its own group, so it never sees that SIGINT: we listen for SIGINT/SIGTERM/SIGHUP in this process
 //   while jobs run and cancel them. (Where nobody else handles the signal, e.g. a plain `node` script, we then
-//   re-raise it so the process still exits as it would have.)
+//   re-raise it so the process still exits as it would have.) The tracking lives in ../processes.ts, shared with the
+//   notebook runner.
 // - if this process dies hard (kernel restart = SIGKILL), the job gets SIGTERM from the kernel through
 //   PR_SET_PDEATHSIG, which Python sets when DISTILL_EXIT_WITH_PARENT names our pid.
 import { spawn, type ChildProcess } from "node:child_process";
@@ -20,7 +21,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as readline from "node:readline";
 import type { z } from "zod";
+import { addLockMember, removeLockMember } from "../lock";
 import * as paths from "../paths";
+import { EXIT_WITH_PARENT, killGroup as killGroupOf, oomKillCount, trackGroup, untrackGroup } from "../processes";
 import type { OnProgress } from "../progress";
 import { parseEventLine, type DoneEvent, type ErrorEvent, type JobEvent, type JobName } from "./events";
 
@@ -63,6 +66,18 @@ export interface RunJobOptions {
 
 const STDERR_TAIL_LINES = 50;
 const running = new Set<ChildProcess>();
+const killGroup = (child: ChildProcess, signal: NodeJS.Signals): void => killGroupOf(child.pid, signal);
+// A job keeps the work folders this process locked (lock.ts) locked while it runs, even if this process dies first.
+const track = (child: ChildProcess): void => {
+  running.add(child);
+  trackGroup(child);
+  if (child.pid !== undefined) addLockMember(child.pid);
+};
+const untrack = (child: ChildProcess): void => {
+  if (!running.delete(child)) return;
+  untrackGroup(child);
+  if (child.pid !== undefined) removeLockMember(child.pid);
+};
 
 /** Run `python -m distill_runtime <job>` with this config; resolves with its done event. */
 export function runJob(job: JobName, config: object, opts: RunJobOptions = {}): Promise<DoneEvent> {
@@ -78,6 +93,7 @@ export function runJob(job: JobName, config: object, opts: RunJobOptions = {}): 
   log.write(`\n=== ${new Date().toISOString()} ${job} --config ${configFile}\n`);
 
   const python = opts.python ?? paths.python;
+  const oomKillsBefore = oomKillCount();
   const child = spawn(python, ["-m", "distill_runtime", job, "--config", configFile], {
     cwd: opts.cwd ?? paths.root,
     detached: true, // its own process group: cancel kills the job and whatever it started
@@ -87,7 +103,7 @@ export function runJob(job: JobName, config: object, opts: RunJobOptions = {}): 
       PYTHONUNBUFFERED: "1",
       // OpenMP's default spin-waiting made every op ~20x slower when cores are shared (measured on 2 cores).
       OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? "PASSIVE",
-      DISTILL_EXIT_WITH_PARENT: String(process.pid),
+      [EXIT_WITH_PARENT]: String(process.pid),
       ...opts.env,
     },
   });
@@ -98,6 +114,7 @@ export function runJob(job: JobName, config: object, opts: RunJobOptions = {}): 
     let errorEvent: ErrorEvent | undefined;
     let protocolError: string | undefined;
     let cancelled = false;
+    let peakMemoryMb: number | null = null;
     let killTimer: NodeJS.Timeout | undefined;
     const stderrTail: string[] = [];
     const remember = (line: string) => {
@@ -134,6 +151,7 @@ export function runJob(job: JobName, config: object, opts: RunJobOptions = {}): 
         return;
       }
       if (event.event === "done") done = event;
+      if (event.event === "step" && event.memory_mb !== null && event.memory_mb !== undefined) peakMemoryMb = Math.max(peakMemoryMb ?? 0, event.memory_mb);
       if (event.event === "error") errorEvent = event;
       try {
         opts.onEvent?.(event);
@@ -166,12 +184,41 @@ export function runJob(job: JobName, config: object, opts: RunJobOptions = {}): 
       if (cancelled) return fail("cancelled", `cancelled (the process ended by ${signal ?? `exit code ${exitCode}`})`, "rerun with resume to continue from the last checkpoint");
       if (exitCode === 0 && done) return resolve(done);
       const how = signal ? `was killed by ${signal}` : `exited with code ${exitCode}`;
-      const hint = signal === "SIGKILL" ? "it may have run out of memory: lower micro_batch_size or max_seq_len" : `see ${logFile}`;
-      fail("runtime", `the ${job} process ${how} without ${done ? "exiting cleanly" : "a done event"}${tail ? `; last stderr lines:\n${tail}` : ""}`, hint);
+      const ended = describeEnd({ signal, exitCode, oomKillsBefore, oomKillsAfter: signal === "SIGKILL" ? oomKillCount() : oomKillsBefore, memoryMb: peakMemoryMb, logFile });
+      fail(ended.kind, `the ${job} process ${how} without ${done ? "exiting cleanly" : "a done event"}${tail ? `; last stderr lines:\n${tail}` : ""}`, ended.hint);
     };
     child.on("error", (e) => finish(null, null, e));
     child.on("close", (code, signal) => finish(code, signal));
   });
+}
+
+/**
+ * What is known about a job that ended without a result, as an error kind and a hint: who sent the signal, whether
+ * the out-of-memory killer acted (the cgroup's oom_kill count went up while it ran), its last reported memory use.
+ * A SIGKILL is not always memory: a cancel from here starts with SIGTERM and is reported as cancelled, so a SIGKILL
+ * here came from outside, and only the OOM count says whether it was the kernel's OOM killer.
+ */
+export function describeEnd(o: { signal: NodeJS.Signals | null; exitCode: number | null; oomKillsBefore: number | null; oomKillsAfter: number | null; memoryMb?: number | null; logFile: string }): { kind: RuntimeErrorKind; hint: string } {
+  const memory = o.memoryMb ? ` Its last reported memory use was ${Math.round(o.memoryMb)} MB.` : "";
+  const shrink = "lower micro_batch_size or max_seq_len (or enable gradient_checkpointing, or QLoRA on a GPU)";
+  const log = ` Its log: ${o.logFile}.`;
+  if (o.signal === "SIGKILL") {
+    if (o.oomKillsBefore !== null && o.oomKillsAfter !== null && o.oomKillsAfter > o.oomKillsBefore) {
+      return { kind: "oom", hint: `out of memory: the kernel's OOM killer ended a process of this machine's memory group while the job ran (oom_kill count ${o.oomKillsBefore} -> ${o.oomKillsAfter}).${memory} To fit, ${shrink}.${log}` };
+    }
+    if (o.oomKillsBefore !== null && o.oomKillsAfter !== null) {
+      return { kind: "runtime", hint: `SIGKILL came from outside this process (a cancel from here starts with SIGTERM), and the out-of-memory killer recorded no kill (oom_kill count still ${o.oomKillsAfter}): something or someone ran \`kill -9\` on it, or its parent was killed.${memory}${log}` };
+    }
+    return { kind: "runtime", hint: `SIGKILL came from outside this process (a cancel from here starts with SIGTERM). That is often the out-of-memory killer, but this machine does not let us check (no cgroup oom_kill count): if memory was short, ${shrink}.${memory}${log}` };
+  }
+  if (o.signal === "SIGTERM" || o.signal === "SIGINT" || o.signal === "SIGHUP") {
+    return { kind: "runtime", hint: `it was sent ${o.signal} from outside before it could report (a shutdown, a \`kill\`, or the terminal closing); rerun it (training continues from its last checkpoint with resume).${log}` };
+  }
+  if (o.signal === "SIGSEGV" || o.signal === "SIGBUS" || o.signal === "SIGABRT" || o.signal === "SIGILL" || o.signal === "SIGFPE") {
+    return { kind: "runtime", hint: `it crashed in native code (${o.signal}): a bug or a broken install of torch or another compiled package; \`npm run setup\` checks and repairs .venv.${log}` };
+  }
+  if (o.signal) return { kind: "runtime", hint: `it ended on signal ${o.signal}.${log}` };
+  return { kind: "runtime", hint: `it ${o.exitCode === 0 ? "exited without reporting a result" : `exited with code ${o.exitCode}`}: see its log, ${o.logFile}` };
 }
 
 function defaultLogFile(job: JobName, config: object): string {
@@ -179,44 +226,6 @@ function defaultLogFile(job: JobName, config: object): string {
   if (typeof c.output_dir === "string" && c.output_dir) return path.join(paths.resolve(c.output_dir), `${job}.log`);
   if (typeof c.output_file === "string" && c.output_file) return `${paths.resolve(c.output_file)}.log`;
   return path.join(paths.workDir, "logs", `${job}-${new Date().toISOString().replace(/[:.]/g, "-")}.log`);
-}
-
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined) return;
-  try {
-    process.kill(-child.pid, signal); // negative pid: the whole process group
-  } catch {
-    // ESRCH: the group is already gone
-  }
-}
-
-// Process-level cleanup: while jobs run, a signal to this process cancels them (see the top of the file).
-const exitSignals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
-const onProcessSignal = (signal: NodeJS.Signals) => {
-  for (const child of running) killGroup(child, "SIGTERM");
-  if (process.listenerCount(signal) === 1) {
-    // Nobody else handles it (a plain node script): behave as without us, after the jobs got their SIGTERM.
-    for (const s of exitSignals) process.removeListener(s, onProcessSignal);
-    process.removeListener("exit", onProcessExit);
-    process.kill(process.pid, signal);
-  }
-};
-const onProcessExit = () => {
-  for (const child of running) killGroup(child, "SIGKILL");
-};
-
-function track(child: ChildProcess): void {
-  if (running.size === 0) {
-    for (const s of exitSignals) process.on(s, onProcessSignal);
-    process.on("exit", onProcessExit);
-  }
-  running.add(child);
-}
-
-function untrack(child: ChildProcess): void {
-  if (!running.delete(child) || running.size > 0) return;
-  for (const s of exitSignals) process.removeListener(s, onProcessSignal);
-  process.removeListener("exit", onProcessExit);
 }
 
 /** Process ids of the jobs running now (for tests and for a notebook's "what is running"). */

@@ -27,7 +27,7 @@ from typing import Any
 from ..config import TrainConfig
 from ..errors import JobError
 from ..events import emit, log
-from ..model import device_and_dtype, load_model_and_tokenizer, quiet_transformers
+from ..model import context_length, device_and_dtype, load_model_and_tokenizer, quiet_transformers
 from ..task import Example, load_task, read_examples, resolve_path
 from .batches import (
     IGNORE_INDEX,
@@ -172,6 +172,14 @@ def train(config: TrainConfig) -> TrainResult:
         attn_implementation=attn,
     )
     model.config.use_cache = False
+    limit = context_length(model.config)
+    if limit is not None and config.max_seq_len > limit:
+        # Longer rows than the position embeddings cover train on garbage positions (or crash in the attention).
+        raise JobError(
+            "config",
+            f"max_seq_len={config.max_seq_len} is longer than the context of {config.base_model} ({limit} tokens)",
+            f"set max_seq_len to at most {limit}",
+        )
 
     train_tok, skipped = _tokenize_all(tokenizer, task, train_examples, config.max_seq_len)
     eval_tok, eval_skipped = _tokenize_all(tokenizer, task, eval_examples, config.max_seq_len)
@@ -210,7 +218,8 @@ def train(config: TrainConfig) -> TrainResult:
 
     output_dir = resolve_path(config.output_dir)
     checkpoint_root = output_dir / "checkpoints"
-    step, tokens_seen, resumed_from = 0, 0, None
+    # Training time adds up across resumes: a checkpoint carries the seconds spent up to it (earlier sessions included).
+    step, tokens_seen, resumed_from, earlier_seconds = 0, 0, None, 0.0
     existing = checkpoint_dirs(checkpoint_root) if checkpoint_root.is_dir() else []
     if config.resume and existing:
         state = load_checkpoint(existing[-1], model, optimizer, scheduler)
@@ -222,6 +231,7 @@ def train(config: TrainConfig) -> TrainResult:
                 "set resume to false to start over, or restore the original train_file and batch settings",
             )
         step, tokens_seen, resumed_from = state["step"], state["tokens_seen"], state["step"]
+        earlier_seconds = float(state.get("train_seconds", 0.0))
         log(f"resuming from {existing[-1]} (step {step} of {total_steps})")
     elif existing:
         log(f"resume is off: removing the old checkpoints in {checkpoint_root}")
@@ -328,6 +338,7 @@ def train(config: TrainConfig) -> TrainResult:
                 "tokens_seen": tokens_seen,
                 "micro_per_epoch": micro_per_epoch,
                 "total_steps": total_steps,
+                "train_seconds": earlier_seconds + time.time() - t_start,
             }
             path = save_checkpoint(checkpoint_root, step, model, optimizer, scheduler, state)
             last_saved = step
@@ -338,17 +349,19 @@ def train(config: TrainConfig) -> TrainResult:
         eval_loss = evaluate(model, [{k: v.to(device) for k, v in b.items()} for b in eval_batches])
     adapter_dir = output_dir / "adapter"
     _save_adapter(adapter_dir, model, tokenizer, config, task.name)
-    runtime_s = time.time() - t_start
+    session_s = time.time() - t_start
+    runtime_s = earlier_seconds + session_s
     outputs = {"adapter_dir": str(adapter_dir), "checkpoint_dir": str(checkpoint_root / f"step-{last_saved}")}
     metrics = {
         "train_loss": sum(recent_losses) / len(recent_losses) if recent_losses else None,
         "eval_loss": eval_loss,
         "tokens_seen": tokens_seen,
         "steps": step,
-        "runtime_s": round(runtime_s, 2),
+        "runtime_s": round(runtime_s, 2),  # every session's, up to the checkpoint it resumed from
+        "session_runtime_s": round(session_s, 2),  # this process's alone
         "packing_efficiency": round(packing_efficiency, 4),
     }
-    emit("done", job="train", runtime_s=round(runtime_s, 3), outputs=outputs, metrics=metrics)
+    emit("done", job="train", runtime_s=round(session_s, 3), outputs=outputs, metrics=metrics)
     return TrainResult(outputs, metrics, model)
 
 

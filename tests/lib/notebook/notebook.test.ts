@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { test } from "node:test";
+import ts from "typescript";
 import { paths } from "@distill/lib";
 import * as nb from "@distill/lib/dist/notebook";
 import { filesUnder, runCli, stableHtml, tempDir } from "../../support/notebooks";
@@ -15,10 +16,46 @@ test("parametersOf reads the parameters cell, injectParameters adds a tagged cel
   const injected = nb.injectParameters(book, { count: 7 });
   const at = injected.cells.findIndex((c) => c.metadata.tags?.includes("parameters"));
   assert.deepEqual(injected.cells[at + 1].metadata.tags, ["injected-parameters"]);
-  assert.match(([] as string[]).concat(injected.cells[at + 1].source).join(""), /const count = 7;/);
+  assert.match(([] as string[]).concat(injected.cells[at + 1].source).join(""), /const count: number = 7;/);
   // injecting again replaces, never stacks
   const twice = nb.injectParameters(injected, { count: 8 });
   assert.equal(twice.cells.filter((c) => c.metadata.tags?.includes("injected-parameters")).length, 1);
+});
+
+/** TypeScript's errors for one piece of code (strict, no libraries beyond ES2022): what tslab would say of a cell. */
+function typeErrors(code: string): string[] {
+  const options: ts.CompilerOptions = { strict: true, noEmit: true, target: ts.ScriptTarget.ES2022, lib: ["lib.es2022.d.ts"], types: [] };
+  const host = ts.createCompilerHost(options);
+  const read = host.getSourceFile.bind(host);
+  host.getSourceFile = (name, language) => (name === "cell.ts" ? ts.createSourceFile(name, code, language) : read(name, language));
+  return ts.getPreEmitDiagnostics(ts.createProgram(["cell.ts"], options, host)).map((d) => ts.flattenDiagnosticMessageText(d.messageText, " "));
+}
+
+test("injected values are declared with the default's type: `corpus === \"default\"` still compiles with a file", () => {
+  const label = nb.readNotebook(path.join(paths.notebooksDir, "1-label.ipynb"));
+  const cell = (book: nb.NotebookJson) => ([] as string[]).concat(book.cells.find((c) => c.metadata.tags?.includes("injected-parameters"))!.source).join("");
+  const injected = cell(nb.injectParameters(label, { corpus: "data/mine.csv", sampleSize: 5, holdOutBooks: false }));
+  assert.match(injected, /const corpus: string = "data\/mine.csv";/);
+  assert.match(injected, /const sampleSize: number = 5;/);
+  assert.match(injected, /const holdOutBooks: boolean = false;/);
+  const use = `\nconst corpusFiles = corpus === "default" ? ["shipped"] : corpus;\n`;
+  assert.deepEqual(typeErrors(injected + use), []);
+  // what the runner injected before: the literal type "data/mine.csv" has no overlap with "default"
+  assert.match(typeErrors(`const corpus = "data/mine.csv";${use}`).join("\n"), /no overlap/);
+  // arrays take the default's element type, objects and null keep the value's own; the cell's own annotation wins
+  assert.deepEqual([nb.tsTypeOf(["a"]), nb.tsTypeOf([1, "a"]), nb.tsTypeOf([]), nb.tsTypeOf({}), nb.tsTypeOf(null)], ["string[]", "(number | string)[]", null, null, null]);
+  const typed: nb.NotebookJson = { cells: [{ cell_type: "code", source: 'const mode: "tool" | "json_schema" = "tool";\nconst extra = {};', metadata: { tags: ["parameters"] } }], metadata: {}, nbformat: 4, nbformat_minor: 5 };
+  assert.equal(cell(nb.injectParameters(typed, { mode: "json_schema", extra: { a: 1 } })), '// Parameters injected by the runner\nconst mode: "tool" | "json_schema" = "json_schema";\nconst extra = {"a":1};');
+});
+
+test("a string parameter with U+2028, U+2029 or U+0085 is injected escaped (they split lines in Python and old parsers)", () => {
+  const book = nb.readNotebook(smoke);
+  const value = "a\u2028b\u2029c\u0085d\n\"e\"";
+  const source = ([] as string[]).concat(nb.injectParameters(book, { greeting: value }).cells.find((c) => c.metadata.tags?.includes("injected-parameters"))!.source).join("");
+  assert.doesNotMatch(source, /[\u2028\u2029\u0085]/);
+  const literal = /const greeting: string = (.*);$/m.exec(source)![1];
+  assert.equal(JSON.parse(literal), value, "the literal still means the same string");
+  assert.equal(source.split(/\r\n|[\n\r\u2028\u2029\u0085]/).length, 2, "two lines, split any way");
 });
 
 test("validateParameters: unknown names list the valid ones; a different type is an error", () => {

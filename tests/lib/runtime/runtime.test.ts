@@ -250,3 +250,30 @@ setInterval(() => {}, 1000); // stay alive like a kernel
   await waitFor(() => !alive(killed.jobPid), 30_000, "the job to stop after its parent was killed");
   assert.deepEqual(groupMembers(killed.jobPid), []);
 });
+
+test("a job killed from outside: the error says what is known (who sent the signal, whether the OOM killer acted)", async () => {
+  // A stand-in interpreter that starts and then waits; this test SIGKILLs it as an outside `kill -9` would.
+  const sleeper = path.join(tmp, "sleeper.sh");
+  fs.writeFileSync(sleeper, "#!/bin/sh\nexec sleep 60\n", { mode: 0o755 });
+  const job = runtime.runJob("train", {}, { python: sleeper, logFile: path.join(tmp, "sleeper.log") });
+  await waitFor(() => runtime.runningJobPids().length === 1, 10_000, "the stand-in to start");
+  process.kill(runtime.runningJobPids()[0], "SIGKILL");
+  await assert.rejects(job, (e: unknown) => {
+    assert.ok(e instanceof runtime.RuntimeJobError);
+    assert.match(e.message, /the train process was killed by SIGKILL without a done event/);
+    assert.match(e.hint ?? "", /SIGKILL came from outside this process \(a cancel from here starts with SIGTERM\)/);
+    assert.match(e.hint ?? "", /no kill \(oom_kill count still \d+\)|does not let us check/, "it says whether the OOM killer acted, or that it cannot know");
+    assert.match(e.hint ?? "", /sleeper\.log/);
+    return true;
+  });
+
+  const base = { exitCode: null, logFile: "/x/train.log" };
+  const oom = runtime.describeEnd({ ...base, signal: "SIGKILL", oomKillsBefore: 3, oomKillsAfter: 4, memoryMb: 7300.4 });
+  assert.equal(oom.kind, "oom");
+  assert.match(oom.hint, /out of memory: the kernel's OOM killer .* \(oom_kill count 3 -> 4\)\. Its last reported memory use was 7300 MB\. To fit, lower micro_batch_size or max_seq_len/);
+  assert.doesNotMatch(runtime.describeEnd({ ...base, signal: "SIGKILL", oomKillsBefore: 3, oomKillsAfter: 3 }).hint, /out of memory/);
+  assert.match(runtime.describeEnd({ ...base, signal: "SIGKILL", oomKillsBefore: null, oomKillsAfter: null }).hint, /often the out-of-memory killer, but this machine does not let us check/);
+  assert.match(runtime.describeEnd({ ...base, signal: "SIGSEGV", oomKillsBefore: 0, oomKillsAfter: 0 }).hint, /crashed in native code \(SIGSEGV\)/);
+  assert.match(runtime.describeEnd({ ...base, signal: "SIGTERM", oomKillsBefore: 0, oomKillsAfter: 0 }).hint, /sent SIGTERM from outside/);
+  assert.match(runtime.describeEnd({ ...base, signal: null, exitCode: 3, oomKillsBefore: 0, oomKillsAfter: 0 }).hint, /exited with code 3: see its log, \/x\/train\.log/);
+});
