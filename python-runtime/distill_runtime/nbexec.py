@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from types import FrameType
 from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from .lifeline import EXIT_WITH_PARENT, exit_with_parent
 
@@ -43,17 +44,52 @@ WIDTH_CSS = (
     ".jp-InputArea-editor{overflow-x:auto}"
     ".jp-RenderedMarkdown pre{overflow-x:auto}"
 )
+# Credentials in any URL (user:password@): the same pattern as lib/src/redact.ts. (Its rule for secret query values is
+# applied here only to the values found in the environment: over a whole notebook, plotly's inlined JavaScript
+# included, a pattern like "&key=..." could change code.)
+URL_USERINFO = re.compile(r"\b([a-z][a-z0-9+.-]*://)[^\s/?#@\"'<>\\]+@", re.IGNORECASE)
+SECRET_PARAMETER = re.compile(
+    r"^(?:api[-_]?key|apikey|key|token|access[-_]?token|auth|sig|signature|password|passwd|pwd|secret|client[-_]?secret)$",
+    re.IGNORECASE,
+)
+
+
+def url_secrets(value: str) -> set[str]:
+    """The credentials in a URL-valued variable (OPENAI_BASE_URL=http://user:pass@host/v1?api-key=...): user:password,
+    the password, secret query values, raw and decoded, so that they are redacted wherever they appear."""
+    if "://" not in value:
+        return set()
+    try:
+        url = urlsplit(value.strip())
+    except ValueError:
+        return set()
+    found: set[str] = set()
+    userinfo = url.netloc.rpartition("@")[0]
+    if ":" in userinfo:
+        found |= {userinfo, unquote(userinfo)}
+    if url.password and len(unquote(url.password)) >= 8:
+        found |= {url.password, unquote(url.password)}
+    for name, secret in parse_qsl(url.query):
+        if SECRET_PARAMETER.match(name) and len(secret) >= 8:
+            found |= {secret, quote(secret, safe="")}
+    return found
 
 
 def secret_values() -> list[str]:
-    return sorted({v for k, v in os.environ.items() if SECRET_NAME.search(k) and len(v) >= 8}, key=len, reverse=True)
+    named = {v for k, v in os.environ.items() if SECRET_NAME.search(k) and len(v) >= 8}
+    in_urls = {s for v in os.environ.values() for s in url_secrets(v)}
+    return sorted(named | in_urls, key=len, reverse=True)
+
+
+def redact_urls(text: str) -> str:
+    return URL_USERINFO.sub(r"\1[redacted]@", text) if "://" in text else text
 
 
 def redact(obj: Any, secrets: list[str]) -> Any:
     if isinstance(obj, str):
         for s in secrets:
             obj = obj.replace(s, "[redacted]")
-        return obj
+        return redact_urls(obj)
     if isinstance(obj, list):
         return [redact(x, secrets) for x in obj]
     if isinstance(obj, dict):
@@ -222,13 +258,13 @@ def main(argv: list[str] | None = None) -> int:
 
     nb = nbformat.read(args.inp, as_version=4)
     summary = execute(nb, args.cwd, args.timeout)
+    if args.plotly_js is not None:
+        drop_plotly_lib(nb)  # before redaction: 1.4 MB less to scan, and the page gets its own copy
     secrets = secret_values()
     nb = nbformat.from_dict(redact(nb, secrets))
     # Timing metadata differs run to run; the runner keeps seconds per cell in run.json instead.
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
-    if args.plotly_js is not None:
-        drop_plotly_lib(nb)
     Path(args.out).write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
     Path(args.html).write_text(export_html(nb, args.plotly_js), encoding="utf-8")
     print(json.dumps(redact(summary, secrets)))

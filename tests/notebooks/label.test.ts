@@ -11,6 +11,7 @@ import { filesUnder, tempDir } from "../support/notebooks";
 
 const notebook = path.join(paths.notebooksDir, "1-label.ipynb");
 const FAKE_KEY = "fake-openai-key-NOTEBOOK-0123456789";
+const URL_PASSWORD = "pw-NOTEBOOK-s3cret-0123"; // OPENAI_BASE_URL carries credentials: they must reach no file
 let server: FakeOpenAI;
 
 before(async () => {
@@ -22,7 +23,7 @@ after(async () => {
 
 test("1-label with an OpenAI-compatible teacher: labels, splits, writes valid files; a rerun sends nothing", async () => {
   const work = tempDir("label-work");
-  const env = { OPENAI_API_KEY: FAKE_KEY, OPENAI_BASE_URL: server.url };
+  const env = { OPENAI_API_KEY: FAKE_KEY, OPENAI_BASE_URL: server.url.replace("http://", `http://alice:${URL_PASSWORD}@`) };
   const params = { workDir: work, teacherProvider: "openai", teacherModel: "gpt-4o-mini" };
   const first = await runNotebook({ notebook, profile: "test", params, outDir: tempDir("label-a"), env, quiet: true });
   assert.equal(first.ok, true, first.record.error?.text);
@@ -36,6 +37,7 @@ test("1-label with an OpenAI-compatible teacher: labels, splits, writes valid fi
   assert.ok(fs.existsSync(path.join(work, "batch-input.jsonl")));
   const sent = server.requests.length;
   assert.ok(sent >= results.totals.ok);
+  assert.ok(server.requests.every((r) => r.authorization === `Basic ${Buffer.from(`alice:${URL_PASSWORD}`).toString("base64")}`), "the URL's credentials are sent as Basic auth");
 
   const second = await runNotebook({ notebook, profile: "test", params, outDir: tempDir("label-b"), env, quiet: true });
   assert.equal(second.ok, true, second.record.error?.text);
@@ -46,6 +48,7 @@ test("1-label with an OpenAI-compatible teacher: labels, splits, writes valid fi
 
   for (const f of [...filesUnder(first.outDir), ...filesUnder(second.outDir), ...filesUnder(work)]) {
     assert.ok(!fs.readFileSync(f).includes(FAKE_KEY), `${f} contains the API key`);
+    assert.ok(!fs.readFileSync(f).includes(URL_PASSWORD), `${f} contains the password of OPENAI_BASE_URL`);
   }
 });
 

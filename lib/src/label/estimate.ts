@@ -15,6 +15,8 @@ export interface LabelingEstimate {
   /** Records the estimate is for (the ones not already answered in the store, when a store is given). */
   records: number;
   alreadyStored: number;
+  /** USD earlier runs into the store spent on these records (0 without a store): a budget counts it. */
+  spentBeforeUsd: number;
   inputTokens: number;
   outputTokens: number;
   /** USD at the standard price, and with the Batch API (null when the model has no batch price). 0 for local. */
@@ -34,7 +36,8 @@ export async function estimateLabelingCost(
   opts: { store?: AnswerStore } = {},
 ): Promise<LabelingEstimate> {
   const s = settings(config);
-  const todo = records.filter((r) => !opts.store?.has(requestKey(teacherRequest(task, r.text, config))));
+  const keys = opts.store ? records.map((r) => requestKey(teacherRequest(task, r.text, config))) : [];
+  const todo = opts.store ? records.filter((_, i) => !opts.store!.has(keys[i])) : records;
   let inputTokens = 0;
   let outputTokens = 0;
   let usd = 0;
@@ -57,6 +60,7 @@ export async function estimateLabelingCost(
     model: s.provider === "local" ? path.basename(s.model) : s.model,
     records: todo.length,
     alreadyStored: records.length - todo.length,
+    spentBeforeUsd: opts.store?.spentOn(keys) ?? 0,
     inputTokens,
     outputTokens,
     usd,

@@ -3,8 +3,10 @@
 //   openai.ts     the OpenAI provider (any OpenAI-compatible server)   local.ts   the local GGUF model (node-llama-cpp)
 //   providers.ts  which provider serves a config: a new provider is a file here plus one line there
 //   label.ts      labelRecords: store first, budget, concurrency, one repair round, progress (for every provider)
+//   budget.ts     the budget as a hard cap: each request's worst case reserved before it is sent
 //   estimate.ts   the dry run (tokens and dollars before anything is sent)    batch.ts   the OpenAI Batch API files
 //   store.ts      the answer store (every answer fsynced before use)          dataset.ts labeled.arrow, train/test JSONL
+//   store-lines.ts  the store file a line at a time, and the index an open store keeps (not its answers)
 //   cells.ts      what notebook 1 calls besides (parameters -> teacher config)
 // May import the shared modules and folders (corpus, runtime, report, notebook); never a later step (train, infer,
 // cost).

@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as paths from "../paths";
 import { EXIT_WITH_PARENT, trackGroup, untrackGroup } from "../processes";
+import { redactUrls } from "../redact";
 import { git, hardware, versions, type Hardware } from "./machine";
 import { injectParameters, parametersOf, readNotebook, UsageError, validateParameters, type Parameter, type ParamValue } from "./parameters";
 import { profileValues } from "./profiles";
@@ -147,7 +148,7 @@ export async function runNotebook(opts: RunOptions): Promise<RunResult> {
     results: results.results ?? {},
   };
   const runJson = path.join(outDir, "run.json");
-  fs.writeFileSync(runJson, JSON.stringify(record, null, 2) + "\n");
+  fs.writeFileSync(runJson, redactUrls(JSON.stringify(record, null, 2)) + "\n"); // a parameter or result may hold a URL with credentials
   return { ok: summary.ok, outDir, ipynb, html, runJson, record };
 }
 

@@ -153,3 +153,21 @@ test("secrets from the environment never reach a written file", () => {
   }
   assert.match(fs.readFileSync(path.join(out, "smoke.ipynb"), "utf8"), /OPENAI_API_KEY=\[redacted\]/);
 });
+
+test("a password in OPENAI_BASE_URL, or in a URL parameter, never reaches a written file", () => {
+  const out = tempDir("url-secrets");
+  const password = "pw-SMOKE-s3cret-1234";
+  const queryKey = "query-SECRET-key-5678";
+  const env = { OPENAI_BASE_URL: `http://alice:${password}@127.0.0.1:9/v1?api-key=${queryKey}` };
+  // The notebook prints the variable, and a parameter that is itself a URL with credentials lands in run.json.
+  const r = runCli("notebook", [smoke, "-p", "echoEnv=OPENAI_BASE_URL", "-p", `greeting=http://carol:${password}@example.com/x`, "--out", out], env);
+  assert.equal(r.code, 0, r.stderr);
+  const written = filesUnder(out);
+  assert.ok(written.some((f) => f.endsWith("run.json")) && written.some((f) => f.endsWith(".html")));
+  for (const f of written) {
+    const text = fs.readFileSync(f, "utf8");
+    for (const secret of [password, queryKey, `alice:${password}`]) assert.ok(!text.includes(secret), `${path.basename(f)} contains ${secret}`);
+  }
+  assert.match(fs.readFileSync(path.join(out, "smoke.ipynb"), "utf8"), /OPENAI_BASE_URL=http:\/\/\[redacted\]@127\.0\.0\.1:9/);
+  assert.match(fs.readFileSync(path.join(out, "run.json"), "utf8"), /http:\/\/\[redacted\]@example\.com/);
+});
