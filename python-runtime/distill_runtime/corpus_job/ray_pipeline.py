@@ -70,7 +70,8 @@ def init_ray(config: LabelCorpusConfig) -> Any:
     if address is None:
         # Ray's start-up waits (raylet, its agents' ports) are tuned for idle machines: on two busy cores its agents
         # took longer than the defaults and the raylet gave up. Generous waits cost nothing when all is well.
-        for name in ("RAY_agent_register_timeout_ms", "RAY_raylet_start_wait_time_s", "RAY_gcs_server_port_wait_time_s"):
+        waits = ("RAY_agent_register_timeout_ms", "RAY_raylet_start_wait_time_s", "RAY_gcs_server_port_wait_time_s")
+        for name in waits:
             os.environ.setdefault(name, "180000" if name.endswith("_ms") else "180")
         # A local Ray: enough logical CPUs for the actors plus the read and write tasks beside them (they mostly wait).
         needed = int(config.workers * config.cpus_per_worker) + 1

@@ -147,13 +147,18 @@ class VllmLabeler:
         prompts = [encode_prompt(self.tokenizer, render_prompt(self.task, t)) for t in texts]
         fits = [i for i, p in enumerate(prompts) if len(p) <= self.max_prompt_tokens]
         outputs = self.llm.generate(
-            [TokensPrompt(prompt_token_ids=prompts[i]) for i in fits], self.params, lora_request=self.lora_request,
+            [TokensPrompt(prompt_token_ids=prompts[i]) for i in fits],
+            self.params,
+            lora_request=self.lora_request,
             use_tqdm=False,
         )
         # A prompt past the context vLLM was started with would fail the whole call: it gets a row saying so.
         rows: list[dict[str, Any]] = [
-            {**labeled(self.task, "", len(p), 0), "error": f"prompt of {len(p)} tokens is past the engine's "
-             f"{self.max_prompt_tokens}"} for p in prompts
+            {
+                **labeled(self.task, "", len(p), 0),
+                "error": f"prompt of {len(p)} tokens is past the engine's {self.max_prompt_tokens}",
+            }
+            for p in prompts
         ]
         for i, out in zip(fits, outputs, strict=True):
             rows[i] = labeled(self.task, out.outputs[0].text, len(prompts[i]), len(out.outputs[0].token_ids))
