@@ -128,7 +128,6 @@ def memory_mb(device: Any) -> float:
         return round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # peak RSS (Linux: KiB)
 
-
 # ---------------------------------------------------------------------------------------------------------------
 # The job
 
