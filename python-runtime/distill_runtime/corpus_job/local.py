@@ -13,7 +13,7 @@ from ..task import Task
 from .config import LabelCorpusConfig
 from .manifest import Manifest, fsync_dir, subtract
 from .prepare import part_path
-from .rows import Progress, label_rows, shard_schema
+from .rows import SHARD_COMPRESSION, Progress, label_rows, shard_schema
 
 # Texts per label_batch call: the engine sorts them by length inside, so more than one batch pads less; small enough
 # that progress moves and a kill loses little.
@@ -36,7 +36,7 @@ def write_shard(manifest: Manifest, name: str, columns: dict[str, list[Any]], ta
 
     path = manifest.labels_dir / name
     tmp = path.with_name(f".tmp-{name}-{os.getpid()}")
-    pq.write_table(pa.table(columns, schema=shard_schema(task)), tmp, compression="zstd")
+    pq.write_table(pa.table(columns, schema=shard_schema(task)), tmp, compression=SHARD_COMPRESSION)
     with tmp.open("rb") as f:
         os.fsync(f.fileno())
     os.replace(tmp, path)

@@ -21,7 +21,7 @@ from .config import LabelCorpusConfig
 from .local import CHUNK_BATCHES, remaining_parts
 from .manifest import Manifest
 from .prepare import part_path
-from .rows import Progress, label_rows, shard_schema
+from .rows import SHARD_COMPRESSION, Progress, label_rows, shard_schema
 
 
 class StudentWorker:
@@ -141,7 +141,9 @@ def run_ray(config: LabelCorpusConfig, task: Task, manifest: Manifest, progress:
     log(f"label-corpus: Ray Data pipeline over {len(todo)} part(s) with {config.workers} worker(s)")
     progress.restart()
     with ShardWatcher(manifest, progress):
-        ds.write_parquet(str(manifest.labels_dir), min_rows_per_file=config.records_per_shard, compression="zstd")
+        ds.write_parquet(
+            str(manifest.labels_dir), min_rows_per_file=config.records_per_shard, compression=SHARD_COMPRESSION
+        )
     manifest.reconcile()
     ray.shutdown()
     return {"engine": engine}

@@ -17,6 +17,8 @@ from ..events import emit
 from ..task import Task
 
 STATUSES = ("ok", "invalid_output", "skipped", "too_long")
+# Shards are read by the TS lib too (hyparquet, which decodes snappy but not zstd without an extra package).
+SHARD_COMPRESSION = "snappy"
 
 
 def field_type(spec_type: str) -> Any:
