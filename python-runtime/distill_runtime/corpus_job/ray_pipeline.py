@@ -12,6 +12,7 @@ the rest; what no adopted file holds is what the next run reads.
 from __future__ import annotations
 
 import os
+import socket
 import threading
 from typing import Any
 
@@ -59,6 +60,36 @@ def drop_held(batch: Any, held: list[list[int]]) -> Any:
     return batch.filter(keep)
 
 
+AGENT_PORTS = ("metrics_agent_port", "metrics_export_port", "dashboard_agent_listen_port", "runtime_env_agent_port")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _agent_ports_given() -> None:
+    """Give a local Ray's agents their ports up front. Without them the raylet waits for each agent to write its port
+    to a file, a wait of fixed length (RAY_agent_register_timeout_ms does not reach it in Ray 2.60): on two busy
+    cores the Python agents took ~35 s to start and the raylet aborted ("Timed out waiting for file
+    .../metrics_agent_port_..."). ray.init takes no argument for these ports, so the parameters it builds get them."""
+    from ray._private import parameter
+
+    if getattr(parameter.RayParams, "_distill_ports", False):
+        return
+    original = parameter.RayParams.__init__
+
+    def init_with_ports(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        for name in AGENT_PORTS:
+            if hasattr(self, name) and not getattr(self, name):
+                setattr(self, name, _free_port())
+
+    parameter.RayParams.__init__ = init_with_ports  # type: ignore[method-assign]
+    parameter.RayParams._distill_ports = True  # type: ignore[attr-defined]
+
+
 def init_ray(config: LabelCorpusConfig) -> Any:
     import ray
 
@@ -68,14 +99,17 @@ def init_ray(config: LabelCorpusConfig) -> Any:
         env["DISTILL_ROOT"] = os.environ["DISTILL_ROOT"]
     kwargs: dict[str, Any] = {"runtime_env": {"env_vars": env}, "ignore_reinit_error": True, "log_to_driver": False}
     if address is None:
-        # Ray's start-up waits (raylet, its agents' ports) are tuned for idle machines: on two busy cores its agents
-        # took longer than the defaults and the raylet gave up. Generous waits cost nothing when all is well.
+        # Ray's start-up waits (raylet, its agents' ports) are tuned for idle machines. Generous waits cost nothing.
         waits = ("RAY_agent_register_timeout_ms", "RAY_raylet_start_wait_time_s", "RAY_gcs_server_port_wait_time_s")
         for name in waits:
             os.environ.setdefault(name, "180000" if name.endswith("_ms") else "180")
+        _agent_ports_given()
         # A local Ray: enough logical CPUs for the actors plus the read and write tasks beside them (they mostly wait).
         needed = int(config.workers * config.cpus_per_worker) + 1
-        kwargs.update(num_cpus=max(os.cpu_count() or 1, needed), include_dashboard=False)
+        # The object store holds a few parts in flight, not the corpus: a small one leaves the memory to the engines.
+        kwargs.update(
+            num_cpus=max(os.cpu_count() or 1, needed), include_dashboard=False, object_store_memory=512 * 1024**2
+        )
     ray.init(address=address, **kwargs)
     log(f"label-corpus: Ray {'cluster at ' + address if address else 'local instance'}: {ray.cluster_resources()}")
     return ray
@@ -120,7 +154,9 @@ def run_ray(config: LabelCorpusConfig, task: Task, manifest: Manifest, progress:
         return {"engine": "ray"}
     ray = init_ray(config)
     held = [list(r) for r in manifest.covered()]
-    ds = ray.data.read_parquet([str(part_path(manifest, part)) for part, _ in todo])
+    # One block per input part: the actors share the parts, and each written file holds one part's rows (so a killed
+    # driver loses at most the parts in flight, as the one-process runner does).
+    ds = ray.data.read_parquet([str(part_path(manifest, part)) for part, _ in todo], override_num_blocks=len(todo))
     if held:
         ds = ds.map_batches(drop_held, fn_kwargs={"held": held}, batch_format="pyarrow")
     if config.gpus_per_worker > 0:
