@@ -73,20 +73,31 @@ def _agent_ports_given() -> None:
     """Give a local Ray's agents their ports up front. Without them the raylet waits for each agent to write its port
     to a file, a wait of fixed length (RAY_agent_register_timeout_ms does not reach it in Ray 2.60): on two busy
     cores the Python agents took ~35 s to start and the raylet aborted ("Timed out waiting for file
-    .../metrics_agent_port_..."). ray.init takes no argument for these ports, so the parameters it builds get them."""
-    from ray._private import parameter
+    .../metrics_agent_port_..."). ray.init takes no argument for these ports, so the parameters it builds get them,
+    and the raylet's command line gets the one Ray 2.60 leaves out (dashboard_agent_listen_port, a raylet flag)."""
+    from ray._private import parameter, ray_constants, services
 
     if getattr(parameter.RayParams, "_distill_ports", False):
         return
-    original = parameter.RayParams.__init__
+    original_init = parameter.RayParams.__init__
+    original_start = services.start_ray_process
+    listen_port: dict[str, int] = {}
 
     def init_with_ports(self: Any, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
+        original_init(self, *args, **kwargs)
         for name in AGENT_PORTS:
             if hasattr(self, name) and not getattr(self, name):
                 setattr(self, name, _free_port())
+        listen_port["port"] = self.dashboard_agent_listen_port
+
+    def start_with_listen_port(command: list[str], process_type: str, *args: Any, **kwargs: Any) -> Any:
+        if process_type == ray_constants.PROCESS_TYPE_RAYLET and "port" in listen_port:
+            if not any(c.startswith("--dashboard_agent_listen_port") for c in command):
+                command = [*command, f"--dashboard_agent_listen_port={listen_port['port']}"]
+        return original_start(command, process_type, *args, **kwargs)
 
     parameter.RayParams.__init__ = init_with_ports  # type: ignore[method-assign]
+    services.start_ray_process = start_with_listen_port
     parameter.RayParams._distill_ports = True  # type: ignore[attr-defined]
 
 
@@ -97,8 +108,13 @@ def init_ray(config: LabelCorpusConfig) -> Any:
     env = {"OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"), "TOKENIZERS_PARALLELISM": "false"}
     if os.environ.get("DISTILL_ROOT"):
         env["DISTILL_ROOT"] = os.environ["DISTILL_ROOT"]
-    kwargs: dict[str, Any] = {"runtime_env": {"env_vars": env}, "ignore_reinit_error": True, "log_to_driver": False}
-    if address is None:
+    kwargs: dict[str, Any] = {"ignore_reinit_error": True, "log_to_driver": False}
+    if address is not None:
+        kwargs["runtime_env"] = {"env_vars": env}
+    else:
+        # A local Ray's workers inherit this process's environment: a runtime_env would only add its agent's set-up
+        # to every worker's start (minutes on two busy cores).
+        os.environ.update(env)
         # Ray's start-up waits (raylet, its agents' ports) are tuned for idle machines. Generous waits cost nothing.
         waits = ("RAY_agent_register_timeout_ms", "RAY_raylet_start_wait_time_s", "RAY_gcs_server_port_wait_time_s")
         for name in waits:
@@ -154,9 +170,11 @@ def run_ray(config: LabelCorpusConfig, task: Task, manifest: Manifest, progress:
         return {"engine": "ray"}
     ray = init_ray(config)
     held = [list(r) for r in manifest.covered()]
-    # One block per input part: the actors share the parts, and each written file holds one part's rows (so a killed
-    # driver loses at most the parts in flight, as the one-process runner does).
-    ds = ray.data.read_parquet([str(part_path(manifest, part)) for part, _ in todo], override_num_blocks=len(todo))
+    # Blocks of records_per_shard rows (the reader merges small files into one block, which left one actor idle):
+    # the actors share them, and each written file holds about one part's rows, so a killed driver loses at most the
+    # parts in flight, as the one-process runner does.
+    ds = ray.data.read_parquet([str(part_path(manifest, part)) for part, _ in todo])
+    ds = ds.repartition(target_num_rows_per_block=config.records_per_shard)
     if held:
         ds = ds.map_batches(drop_held, fn_kwargs={"held": held}, batch_format="pyarrow")
     if config.gpus_per_worker > 0:
