@@ -9,8 +9,8 @@ import { z } from "zod";
 import { gpuPrice, loadPrices } from "../prices";
 import * as paths from "../paths";
 import { formatSeconds } from "../progress";
-import { runJob, type DoneEvent, type JobOptions } from "../runtime";
-import { LabelCorpusConfigSchema, type LabelCorpusConfig } from "./corpus-config";
+import { runJob, RuntimeJobError, type DoneEvent, type JobOptions } from "../runtime";
+import { labelCorpusConfig, LabelCorpusConfigSchema, type LabelCorpusConfig } from "./corpus-config";
 
 const statusCounts = z.strictObject({ ok: z.int(), invalid_output: z.int(), skipped: z.int(), too_long: z.int() });
 export const LabelCorpusMetricsSchema = z.looseObject({
@@ -98,3 +98,26 @@ export async function readCorpusLabels(outputDir: string, fields: string[], limi
 }
 
 const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+/**
+ * Notebook 3's slice of the corpus: the first `limit` rows labeled by the student into <workDir>/corpus-slice. A
+ * rerun with the same student resumes (nothing to do); a new student (or another slice size) replaces that folder's
+ * labels, since a demo slice is cheap to redo and the job refuses to mix students in one folder. The full corpus is
+ * `npm run label-corpus`'s work, into a folder of its own.
+ */
+export async function labelCorpusSlice(
+  ws: { dir: string },
+  student: { model: string | null; merged_dir: string | null; adapter_dir: string | null },
+  o: { taskFile: string; corpus: string[]; limit: number; engine?: LabelCorpusConfig["engine"]; batchSize?: number; gpuUsdPerHour?: number | null },
+  opts: JobOptions = {},
+): Promise<LabelCorpusResult> {
+  const outputDir = path.join(ws.dir, "corpus-slice");
+  const config = labelCorpusConfig({ ...student, task_file: o.taskFile, corpus: o.corpus, limit: o.limit, output_dir: outputDir, engine: o.engine ?? "auto", batch_size: o.batchSize ?? 16, gpu_usd_per_hour: o.gpuUsdPerHour ?? null });
+  try {
+    return await labelCorpus(config, opts);
+  } catch (e) {
+    if (!(e instanceof RuntimeJobError && e.kind === "config" && /holds labels made from another/.test(e.message))) throw e;
+    fs.rmSync(outputDir, { recursive: true, force: true });
+    return labelCorpus(config, opts);
+  }
+}
