@@ -2,7 +2,8 @@
 // vs Ray Data with 2 engine actors, Ray's overhead over one process at equal workers (1), and the peak memory of the
 // job's reader (python-runtime corpus/) streaming a ~2M-record corpus (the shipped english-original repeated).
 // Timings on a shared 2-core machine are noisy: other jobs run beside this one (the load average is recorded).
-// BENCH_CORPUS_COPIES (default 103, ~2.0M records) and BENCH_SKIP_MEMORY=1 shrink or skip the memory part.
+// BENCH_CORPUS_COPIES (default 103, ~2.0M records) and BENCH_SKIP_MEMORY=1 shrink or skip the memory part;
+// BENCH_ONLY_MEMORY=1 skips the labeling runs.
 import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -66,23 +67,29 @@ print(json.dumps({"rows": rows, "seconds": time.time() - start, "peak_mib": reso
 async function main(): Promise<void> {
   const tiny = path.join(tmp, "tiny-model");
   execFileSync(paths.python, ["-m", "distill_runtime.tiny", "--out", tiny], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
-  const tinyRows = 400;
-  const smolRows = 32;
-  const runs = {
-    tinyOne: await labelRun("tiny-one", tiny, tinyRows, {}),
-    tinyRay1: await labelRun("tiny-ray-1", tiny, tinyRows, { ray: true, workers: 1 }),
-    tinyRay2: await labelRun("tiny-ray-2", tiny, tinyRows, { ray: true, workers: 2 }),
-    smolOne: await labelRun("smollm2-one", "smollm2-135m-instruct", smolRows, {}),
-    smolRay2: await labelRun("smollm2-ray-2", "smollm2-135m-instruct", smolRows, { ray: true, workers: 2 }),
-  };
+  const tinyRows = 200;
+  const smolRows = 16;
   const r = (x: number) => Number(x.toFixed(2));
-  const metrics: BenchMetric[] = [
-    { name: "tiny model, one process, records/s", value: r(runs.tinyOne.recordsPerS), unit: "rec/s", note: `${tinyRows} records, batch 8, max_new_tokens from the task; ${runs.tinyOne.runtimeS.toFixed(1)} s with model loading and prepare` },
-    { name: "tiny model, Ray 2 workers, records/s", value: r(runs.tinyRay2.recordsPerS), unit: "rec/s", note: `from the Ray pipeline's start (actor start-up included); ${runs.tinyRay2.runtimeS.toFixed(1)} s in all` },
-    { name: "SmolLM2-135M, one process, records/s", value: r(runs.smolOne.recordsPerS), unit: "rec/s", note: `${smolRows} records (base model, untrained: its answers mostly do not parse; speed only)` },
-    { name: "SmolLM2-135M, Ray 2 workers, records/s", value: r(runs.smolRay2.recordsPerS), unit: "rec/s", note: `${runs.smolRay2.runtimeS.toFixed(1)} s in all` },
-    { name: "Ray overhead at equal workers (1), tiny model", value: r(runs.tinyRay1.runtimeS - runs.tinyOne.runtimeS), unit: "s", note: `job wall time Ray 1 worker ${runs.tinyRay1.runtimeS.toFixed(1)} s vs one process ${runs.tinyOne.runtimeS.toFixed(1)} s (${(runs.tinyRay1.runtimeS / runs.tinyOne.runtimeS).toFixed(1)}x): Ray start-up and actor start-up on 2 busy cores` },
-  ];
+  const metrics: BenchMetric[] = [];
+  const runs: Record<string, Run> = {};
+  // Results are written after every run: on a busy machine the whole benchmark takes long, and a stopped one keeps
+  // what it measured.
+  const record = (metric: BenchMetric) => {
+    metrics.push(metric);
+    writeBenchResult("corpus-job", metrics, { runs: runs, loadAverage: os.loadavg(), complete: false });
+  };
+  if (process.env.BENCH_ONLY_MEMORY !== "1") {
+    runs.tinyOne = await labelRun("tiny-one", tiny, tinyRows, {});
+    record({ name: "tiny model, one process, records/s", value: r(runs.tinyOne.recordsPerS), unit: "rec/s", note: `${tinyRows} records, batch 8, max_new_tokens from the task; ${runs.tinyOne.runtimeS.toFixed(1)} s with model loading and prepare` });
+    runs.tinyRay1 = await labelRun("tiny-ray-1", tiny, tinyRows, { ray: true, workers: 1 });
+    record({ name: "Ray overhead at equal workers (1), tiny model", value: r(runs.tinyRay1.runtimeS - runs.tinyOne.runtimeS), unit: "s", note: `job wall time Ray 1 worker ${runs.tinyRay1.runtimeS.toFixed(1)} s vs one process ${runs.tinyOne.runtimeS.toFixed(1)} s (${(runs.tinyRay1.runtimeS / runs.tinyOne.runtimeS).toFixed(1)}x): Ray start-up and actor start-up` });
+    runs.tinyRay2 = await labelRun("tiny-ray-2", tiny, tinyRows, { ray: true, workers: 2 });
+    record({ name: "tiny model, Ray 2 workers, records/s", value: r(runs.tinyRay2.recordsPerS), unit: "rec/s", note: `from the Ray pipeline's start (actor start-up included); ${runs.tinyRay2.runtimeS.toFixed(1)} s in all` });
+    runs.smolOne = await labelRun("smollm2-one", "smollm2-135m-instruct", smolRows, {});
+    record({ name: "SmolLM2-135M, one process, records/s", value: r(runs.smolOne.recordsPerS), unit: "rec/s", note: `${smolRows} records (base model, untrained: its answers mostly do not parse; speed only)` });
+    runs.smolRay2 = await labelRun("smollm2-ray-2", "smollm2-135m-instruct", smolRows, { ray: true, workers: 2 });
+    record({ name: "SmolLM2-135M, Ray 2 workers, records/s", value: r(runs.smolRay2.recordsPerS), unit: "rec/s", note: `${runs.smolRay2.runtimeS.toFixed(1)} s in all` });
+  }
   if (process.env.BENCH_SKIP_MEMORY !== "1") {
     const copies = Number(process.env.BENCH_CORPUS_COPIES ?? 103);
     const big = path.join(tmp, "big.jsonl.gz");
@@ -91,9 +98,9 @@ async function main(): Promise<void> {
     if (child.status !== 0) throw new Error(`the reader probe failed: ${child.stderr}`);
     const probe = JSON.parse(child.stdout.trim().split("\n").pop()!) as { rows: number; seconds: number; peak_mib: number };
     const gib = fs.statSync(big).size / 2 ** 30;
-    metrics.push({ name: `peak RSS of the job's reader streaming ${(rows / 1e6).toFixed(2)}M records`, value: Math.round(probe.peak_mib), unit: "MiB", goal: "<= 1024", met: probe.peak_mib <= 1024, note: `${probe.rows} rows (${gib.toFixed(2)} GiB gzip) in ${probe.seconds.toFixed(0)} s: ${Math.round(probe.rows / probe.seconds)} rows/s; the id registry is what grows` });
+    record({ name: `peak RSS of the job's reader streaming ${(rows / 1e6).toFixed(2)}M records`, value: Math.round(probe.peak_mib), unit: "MiB", goal: "<= 1024", met: probe.peak_mib <= 1024, note: `${probe.rows} rows (${gib.toFixed(2)} GiB gzip) in ${probe.seconds.toFixed(0)} s: ${Math.round(probe.rows / probe.seconds)} rows/s; the id registry is what grows` });
   }
-  writeBenchResult("corpus-job", metrics, { runs: runs, loadAverage: os.loadavg() });
+  writeBenchResult("corpus-job", metrics, { runs: runs, loadAverage: os.loadavg(), complete: true });
   fs.rmSync(tmp, { recursive: true, force: true });
 }
 
