@@ -3,8 +3,10 @@
 //   import { corpus, label, task } from "@distill/lib";
 //
 //   shared modules   paths (folders, the work folder layout), task (the task file and everything derived from it),
-//                    tokens (OpenAI token counts), prices (data/prices.json), progress (progress bars), html (the
-//                    escape), processes (child processes that die with us), lock (one run per work folder)
+//                    keywords (the task file's keyword rules), agreement (agreement and kappa between two labelings:
+//                    exported through inference), tokens (OpenAI token counts), prices (data/prices.json), progress
+//                    (progress bars), html (the escape), processes (child processes that die with us), lock (one run
+//                    per work folder)
 //   shared folders   corpus/ (reading, sampling, splitting records), runtime/ (running Python jobs, their events),
 //                    report/ (plots, headline results, the index page), notebook/ (the headless runner)
 //   steps            label/ (1), train/ (2), infer/ (3, namespace `inference`), cost/ (4): a step imports the shared
@@ -22,6 +24,7 @@
 //   apiCorpusCost, Prices...} -> prices.* (shared: the teacher counts its spending with them).
 export * as paths from "./paths";
 export * as task from "./task";
+export * as keywords from "./keywords";
 export * as tokens from "./tokens";
 export * as prices from "./prices";
 export * as progress from "./progress";

@@ -21,6 +21,13 @@ export function resolve(p: string): string {
   return path.isAbsolute(p) ? p : path.join(root, p);
 }
 
+/** plotly.js for reports: the "cartesian" partial bundle (1.4 MB, not 4.8): the kernel shows it in live sessions,
+ *  the runner inlines it once per exported report, the run pages inline it once each. */
+export const plotlyPackage = "plotly.js-cartesian-dist-min";
+export function plotlyJs(): string {
+  return require.resolve(plotlyPackage);
+}
+
 export function ensureDir(dir: string): string {
   fs.mkdirSync(dir, { recursive: true });
   return dir;

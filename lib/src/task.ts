@@ -12,6 +12,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { z } from "zod";
 import type OpenAI from "openai";
+import { keywordRulesFileSchema, keywordRulesFromFile, keywordRulesProblems, type KeywordRules } from "./keywords";
 import * as paths from "./paths";
 
 export type FieldType = "boolean" | "enum" | "integer" | "string";
@@ -42,6 +43,8 @@ export interface Task {
     examples: { text: string; labels: Labels }[];
   };
   student: { promptTemplate: string; maxInputTokens: number };
+  /** A baseline that needs no model (keywords.ts): per field, regular expressions and the value they give. */
+  keywordRules: KeywordRules | null;
 }
 
 export type Labels = Record<string, boolean | string | number>;
@@ -106,6 +109,7 @@ const taskFileSchema = z
         max_input_tokens: z.number().int().positive(),
       })
       .strict(),
+    keyword_rules: keywordRulesFileSchema.optional(),
   })
   .strict()
   .superRefine((t, ctx) => {
@@ -171,6 +175,7 @@ export function loadTask(nameOrPath: string = "recipes"): Task {
     })),
     teacher: { systemPrompt: t.teacher.system_prompt, functionName: t.teacher.function_name, functionDescription: t.teacher.function_description, examples: [] },
     student: { promptTemplate: t.student.prompt_template, maxInputTokens: t.student.max_input_tokens },
+    keywordRules: null,
   };
   // Examples are labels too: they must fit the schema they teach.
   (t.teacher.examples ?? []).forEach((ex, i) => {
@@ -178,6 +183,16 @@ export function loadTask(nameOrPath: string = "recipes"): Task {
     if (!r.ok) throw new Error(`Task file ${file} is invalid:\n  - teacher.examples[${i}].labels: ${r.error}`);
     task.teacher.examples.push({ text: ex.text, labels: r.labels });
   });
+  // Keyword rules give labels too: each value must fit its field, each pattern must compile.
+  if (t.keyword_rules) {
+    const invalidValue = (name: string, v: unknown): string | null => {
+      const spec = task.fields.find((f) => f.name === name)!;
+      return fieldZod(spec).safeParse(v).success ? null : `${describeValue(v)} does not fit ${spec.type} field ${name}${spec.values ? ` (one of ${spec.values.join(", ")})` : ""}`;
+    };
+    const problems = keywordRulesProblems(t.keyword_rules, task.fields, invalidValue);
+    if (problems.length > 0) throw new Error(`Task file ${file} is invalid:\n  - ${problems.join("\n  - ")}`);
+    task.keywordRules = keywordRulesFromFile(t.keyword_rules, task.fields);
+  }
   return task;
 }
 

@@ -1,11 +1,16 @@
 """Execute a notebook headless with nbclient and export it to a self-contained HTML file.
 
-`python -m distill_runtime.nbexec --in IN.ipynb --out OUT.ipynb --html OUT.html --cwd DIR [--timeout S]`
+`python -m distill_runtime.nbexec --in IN.ipynb --out OUT.ipynb --html OUT.html --cwd DIR [--timeout S] [--plotly-js F]`
 
 The TypeScript runner (lib/src/notebook/run.ts) has already injected the parameters; this module runs the cells one by
 one, stops at the first failing cell (tslab reports errors as stderr text with status "error", and drops requests for
 ~200 ms after one, so the first error is fatal), and prints one JSON summary line on stdout:
 {"ok", "cells": [{"index", "seconds"}], "error": {"index", "source", "text"} | null, "kernel_seconds"}.
+
+Figures (lib/src/report/plots.ts) arrive as mime bundles: the figure JSON (application/vnd.plotly.v1+json) plus an
+HTML fallback that draws it with the page's plotly.js; the kernel also shows plotly.js itself once, for live
+JupyterLab sessions. With --plotly-js, that copy is dropped from the saved notebook (the .ipynb keeps only the figure
+JSON, what Jupyter and nbviewer render) and the exported HTML inlines the given plotly.js exactly once.
 
 Nothing outlives the runner: this process gets SIGTERM when the runner dies (lifeline.py), stops the kernel's process
 group on that signal, and starts the kernel through lifeline.py, so the kernel also ends if this process is killed
@@ -24,23 +29,67 @@ import time
 from pathlib import Path
 from types import FrameType
 from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from .lifeline import EXIT_WITH_PARENT, exit_with_parent
 
 # Environment variables whose values must never reach a file: API keys and tokens.
 SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)", re.IGNORECASE)
 PLOTLY_LIB_MARK = "/*distill:plotly-lib*/"
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+# nbconvert's lab template lets a long output line widen the page; these keep every output inside the window.
+WIDTH_CSS = (
+    ".jp-OutputArea-output{overflow-x:auto;max-width:100%}"
+    ".jp-OutputArea-output pre{white-space:pre-wrap;overflow-wrap:anywhere}"
+    ".jp-InputArea-editor{overflow-x:auto}"
+    ".jp-RenderedMarkdown pre{overflow-x:auto}"
+)
+# Credentials in any URL (user:password@): the same pattern as lib/src/redact.ts. (Its rule for secret query values is
+# applied here only to the values found in the environment: over a whole notebook, plotly's inlined JavaScript
+# included, a pattern like "&key=..." could change code.)
+URL_USERINFO = re.compile(r"\b([a-z][a-z0-9+.-]*://)[^\s/?#@\"'<>\\]+@", re.IGNORECASE)
+SECRET_PARAMETER = re.compile(
+    r"^(?:api[-_]?key|apikey|key|token|access[-_]?token|auth|sig|signature|password|passwd|pwd|secret|client[-_]?secret)$",
+    re.IGNORECASE,
+)
+
+
+def url_secrets(value: str) -> set[str]:
+    """The credentials in a URL-valued variable (OPENAI_BASE_URL=http://user:pass@host/v1?api-key=...): user:password,
+    the password, secret query values, raw and decoded, so that they are redacted wherever they appear."""
+    if "://" not in value:
+        return set()
+    try:
+        url = urlsplit(value.strip())
+    except ValueError:
+        return set()
+    found: set[str] = set()
+    userinfo = url.netloc.rpartition("@")[0]
+    if ":" in userinfo:
+        found |= {userinfo, unquote(userinfo)}
+    if url.password and len(unquote(url.password)) >= 8:
+        found |= {url.password, unquote(url.password)}
+    for name, secret in parse_qsl(url.query):
+        if SECRET_PARAMETER.match(name) and len(secret) >= 8:
+            found |= {secret, quote(secret, safe="")}
+    return found
 
 
 def secret_values() -> list[str]:
-    return sorted({v for k, v in os.environ.items() if SECRET_NAME.search(k) and len(v) >= 8}, key=len, reverse=True)
+    named = {v for k, v in os.environ.items() if SECRET_NAME.search(k) and len(v) >= 8}
+    in_urls = {s for v in os.environ.values() for s in url_secrets(v)}
+    return sorted(named | in_urls, key=len, reverse=True)
+
+
+def redact_urls(text: str) -> str:
+    return URL_USERINFO.sub(r"\1[redacted]@", text) if "://" in text else text
 
 
 def redact(obj: Any, secrets: list[str]) -> Any:
     if isinstance(obj, str):
         for s in secrets:
             obj = obj.replace(s, "[redacted]")
-        return obj
+        return redact_urls(obj)
     if isinstance(obj, list):
         return [redact(x, secrets) for x in obj]
     if isinstance(obj, dict):
@@ -148,15 +197,46 @@ def execute(nb: Any, cwd: str, timeout: int) -> dict[str, Any]:
     return summary
 
 
-def export_html(nb: Any) -> str:
+def is_plotly_lib(output: Any) -> bool:
+    html = output.get("data", {}).get("text/html", "") if output.get("output_type") == "display_data" else ""
+    text = "".join(html) if isinstance(html, list) else html
+    return text.startswith("<script>" + PLOTLY_LIB_MARK)
+
+
+def drop_plotly_lib(nb: Any) -> None:
+    """Remove the kernel's plotly.js output(s): the saved notebook keeps the figures' JSON, not the library."""
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if not is_plotly_lib(o)]
+
+
+def has_figures(nb: Any) -> bool:
+    return any(PLOTLY_MIME in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
+def plotly_script(plotly_js: Path) -> str:
+    """plotly.js inline, then the figures queued before it loaded (their fallback HTML queues a draw)."""
+    src = plotly_js.read_text(encoding="utf-8")
+    src = re.sub(r"</script", r"<\\/script", src, flags=re.IGNORECASE)
+    flush = ";(window.__distillPending||[]).splice(0).forEach(function(f){f()});"
+    return f"<script>{PLOTLY_LIB_MARK}\n{src}\n{flush}</script>"
+
+
+def export_html(nb: Any, plotly_js: Path | None = None) -> str:
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(template_name="lab")
     body, _ = exporter.from_notebook_node(nb)
-    # Offline: drop scripts and styles fetched from the network (MathJax, require.js CDNs); the charts' own plotly
-    # copy is inlined by the first chart of the notebook (lib/src/report/plots.ts), exactly once.
+    # Offline: drop scripts and styles fetched from the network (MathJax, require.js CDNs).
     body = re.sub(r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>", "", body)
     body = re.sub(r"<link[^>]*\bhref=\"https?://[^\"]*\"[^>]*>", "", body)
+    # Wide outputs (code, tables, JSON) scroll inside the page instead of widening it.
+    body = body.replace("</head>", f"<style>{WIDTH_CSS}</style>\n</head>", 1)
+    if plotly_js is not None and has_figures(nb):
+        # One copy of plotly.js for the whole page, after the figures (they wait for it).
+        index = body.rfind("</body>")
+        script = plotly_script(plotly_js)
+        body = body[:index] + script + "\n" + body[index:] if index >= 0 else body + script
     return body
 
 
@@ -169,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--html", required=True)
     parser.add_argument("--cwd", required=True)
     parser.add_argument("--timeout", type=int, default=3600)
+    parser.add_argument("--plotly-js", type=Path, default=None, help="plotly.js to inline once into the HTML")
     args = parser.parse_args(argv)
     # The runner (lib/src/notebook/run.ts) names itself in DISTILL_EXIT_WITH_PARENT: if it dies, so do we (and our
     # signal handler takes the kernel along).
@@ -177,13 +258,15 @@ def main(argv: list[str] | None = None) -> int:
 
     nb = nbformat.read(args.inp, as_version=4)
     summary = execute(nb, args.cwd, args.timeout)
+    if args.plotly_js is not None:
+        drop_plotly_lib(nb)  # before redaction: 1.4 MB less to scan, and the page gets its own copy
     secrets = secret_values()
     nb = nbformat.from_dict(redact(nb, secrets))
     # Timing metadata differs run to run; the runner keeps seconds per cell in run.json instead.
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
     Path(args.out).write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
-    Path(args.html).write_text(export_html(nb), encoding="utf-8")
+    Path(args.html).write_text(export_html(nb, args.plotly_js), encoding="utf-8")
     print(json.dumps(redact(summary, secrets)))
     sys.stdout.flush()
     return 0 if summary["ok"] else 1

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import JobError
+from .keyword_rules import KeywordRules, apply_keyword_rules, keyword_rules_problems
 
 FieldType = Literal["boolean", "enum", "integer", "string"]
 Labels = dict[str, Any]
@@ -84,6 +85,8 @@ class Task(_TaskPart):
     fields: list[FieldSpec] = Field(min_length=1)
     teacher: TeacherSpec
     student: StudentSpec
+    # A baseline that needs no model (keyword_rules.py); validated here against the fields, as lib/src/task.ts does.
+    keyword_rules: KeywordRules | None = None
     file: str = ""
 
     @model_validator(mode="after")
@@ -95,6 +98,15 @@ class Task(_TaskPart):
             seen.add(spec.name)
         if "{text}" not in self.student.prompt_template:
             raise ValueError('student.prompt_template must contain "{text}"')
+        if self.keyword_rules is not None:
+            specs = {f.name: f for f in self.fields}
+
+            def invalid_value(name: str, value: Any) -> str | None:
+                return _check_field(specs[name], value)[1]
+
+            problems = keyword_rules_problems(self.keyword_rules, list(specs), invalid_value)
+            if problems:
+                raise ValueError("; ".join(problems))
         return self
 
     @property
@@ -145,6 +157,15 @@ def render_prompt(task: Task, text: str) -> str:
 
 def render_target(task: Task, labels: Labels) -> str:
     return json.dumps({f: labels[f] for f in task.field_names}, separators=(",", ":"), ensure_ascii=False)
+
+
+def keyword_labels(task: Task, text: str) -> Labels:
+    """The labels the task's keyword rules give a record text (the baseline that needs no model)."""
+    if task.keyword_rules is None:
+        raise JobError(
+            "config", f"task {task.name!r} has no keyword_rules", "add a keyword_rules section to the task file"
+        )
+    return apply_keyword_rules(task.keyword_rules, task.field_names, text)
 
 
 def json_schema(task: Task) -> dict[str, Any]:

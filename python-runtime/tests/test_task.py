@@ -11,6 +11,7 @@ from conftest import chat_line
 from distill_runtime.errors import JobError
 from distill_runtime.task import (
     encode_prompt,
+    keyword_labels,
     load_task,
     parse_labels,
     read_examples,
@@ -168,8 +169,30 @@ def test_encode_prompt_is_what_training_feeds(tiny_model_dir, recipes_task):
 
 
 def write_task(tmp_path: Path, fields: list[dict]) -> Path:
-    task = json.loads(load_task("recipes").model_dump_json(by_alias=True, exclude={"file"}))
+    task = json.loads(load_task("recipes").model_dump_json(by_alias=True, exclude={"file", "keyword_rules"}))
     task["fields"] = fields
     path = tmp_path / "custom.json"
     path.write_text(json.dumps(task))
     return path
+
+
+def test_keyword_rules_give_labels_in_field_order(recipes_task):
+    labels = keyword_labels(recipes_task, "Roast Beef\n\nIngredients:\n- beef\n\nDirections:\n- Bake two hours")
+    assert list(labels) == recipes_task.field_names
+    assert labels["has_non_fish_meat"] is True and labels["requires_oven"] is True
+    assert keyword_labels(recipes_task, "Fish\nbake or fry it")["requires_oven"] is False
+
+
+def test_keyword_rules_mistakes_are_named(tmp_path):
+    task = json.loads(Path(load_task("recipes").file).read_text())
+    task["keyword_rules"]["fields"]["main_dish"]["default"] = "no"
+    task["keyword_rules"]["fields"]["requires_oven"]["rules"][0]["if_any"] = ["(bake"]
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(task))
+    with pytest.raises(JobError) as e:
+        load_task(path)
+    assert "keyword_rules.fields.main_dish.default: expected boolean" in str(e.value)
+    assert "keyword_rules.fields.requires_oven.rules[0].if_any[0]: not a valid regular expression" in str(e.value)
+    no_rules = load_task(write_task(tmp_path, [{"name": "x", "type": "boolean", "description": "d"}]))
+    with pytest.raises(JobError, match="has no keyword_rules"):
+        keyword_labels(no_rules, "text")

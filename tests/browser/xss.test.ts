@@ -1,7 +1,8 @@
 // Stored XSS: records whose titles try to break out of an attribute (the clipped cell's title="..."), out of an
 // element, or start a script go through a real notebook run (tests/fixtures/notebooks/hostile.ipynb: tables, a
-// DataFrame, JSON, a note, a chart, a headline) and the run's index page; headless Chromium opens both, the mouse
-// passes over every cell, and no dialog may open and no element may carry an event handler attribute.
+// DataFrame, JSON, a note, a chart, a headline), a run page and the runs table over its run.json; headless Chromium
+// opens each, the mouse passes over every cell, and no dialog may open and no element may carry an event handler
+// attribute.
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -26,11 +27,17 @@ test("hostile record titles show as text in a report and its index page: no dial
   const reportHtml = path.join(out, "hostile.html");
   const run = JSON.parse(fs.readFileSync(path.join(out, "run.json"), "utf8")) as { headline: report.Headline[] };
   assert.ok([ATTRIBUTE, ELEMENT, SCRIPT].includes(run.headline[0].label), "the headline carries a hostile title");
-  const index = report.writeIndex(out, [{ name: ATTRIBUTE, html: reportHtml, ok: true, seconds: 1, headline: run.headline }], `${ELEMENT} ${SCRIPT}`);
+  // The run page and the runs table show text from run.json: the run's id, its teacher, a parameter, a failure.
+  const record = JSON.parse(fs.readFileSync(path.join(out, "run.json"), "utf8")) as report.RunJson;
+  const hostileRun = path.join(out, "runs", "hostile-run");
+  fs.mkdirSync(path.join(hostileRun, "hostile"), { recursive: true });
+  fs.writeFileSync(path.join(hostileRun, "hostile", "run.json"), JSON.stringify({ ...record, ok: false, error: { index: 1, text: SCRIPT }, parameters: { ...record.parameters, greeting: ATTRIBUTE }, results: { label: { teacher: ELEMENT } } }));
+  const runPage = report.writeRunPage(hostileRun, `${ELEMENT} ${SCRIPT}`).file;
+  const runsPage = report.writeRunsPage(path.join(out, "runs"));
 
   const browser = await chromium.launch({ executablePath: executablePath!, args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"] });
   try {
-    for (const file of [reportHtml, index]) {
+    for (const file of [reportHtml, runPage, runsPage]) {
       const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
       const dialogs: string[] = [];
       page.on("dialog", (d) => {

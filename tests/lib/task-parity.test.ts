@@ -6,9 +6,10 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
-import { paths, task } from "@distill/lib";
+import { keywords, paths, task } from "@distill/lib";
 
 const taskFiles = [
   ...task.availableTasks().map((name) => path.join(paths.dataDir, "tasks", `${name}.json`)),
@@ -16,6 +17,18 @@ const taskFiles = [
 ];
 
 const texts = ["", "Plain text.", "Crème brûlée {text} $1 $& \\n\n\ttab", "😀 emoji \u0000 nul \u2028 sep", "{{text}}", " leading and trailing spaces "];
+
+// Texts that fire keyword rules (the fixtures' and the recipes task's), then the 1,200 recipes of the reference labels:
+// the keyword rules must give the same labels in both regex dialects on all of them.
+const keywordTexts = [
+  ...texts,
+  "Poulet à la crème\n\nIngredients:\n- a chicken\n\nDirections:\n- Stew 40 minutes",
+  "BEEF CURRY FOR A CROWD\nbake in a hot oven for two hours",
+  "Dal for one\n- ready in 20 minutes, no meat",
+  "Béchamel Sauce\nmelt butter in a saucepan; roux; Ragoût of veal; SAUTÉ the onions",
+  "Oysters à la Poulette\nscald the oysters; bake or fry",
+  ...fs.readFileSync(path.join(paths.dataDir, "reference-labels", "labels.jsonl"), "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { text: string }).text),
+];
 
 type Labels = Record<string, unknown>;
 
@@ -57,6 +70,8 @@ interface Derived {
   target: string;
   schema: string;
   verdicts: { ok: boolean; labels: string | null; field: string | null }[];
+  /** The keyword rules' labels for each of keywordTexts (null when the task has none). */
+  keywords: Labels[] | null;
 }
 
 function fromTypeScript(file: string, cases: Labels[], good: Labels): Derived {
@@ -69,6 +84,7 @@ function fromTypeScript(file: string, cases: Labels[], good: Labels): Derived {
       const r = task.parseLabels(t, c);
       return r.ok ? { ok: true, labels: task.studentTarget(t, r.labels), field: null } : { ok: false, labels: null, field: r.field ?? null };
     }),
+    keywords: t.keywordRules ? keywordTexts.map((x) => keywords.applyKeywordRules(t.keywordRules!, x)) : null,
   };
 }
 
@@ -76,7 +92,7 @@ function fromTypeScript(file: string, cases: Labels[], good: Labels): Derived {
 // ("field X: ..." or "unexpected field(s) X, ...").
 const pythonScript = `
 import json, re, sys
-from distill_runtime.task import json_schema, load_task, render_prompt, render_target, validate_labels
+from distill_runtime.task import json_schema, keyword_labels, load_task, render_prompt, render_target, validate_labels
 job = json.load(sys.stdin)
 t = load_task(job["file"])
 def verdict(value):
@@ -90,12 +106,13 @@ out = {
     "target": render_target(t, job["good"]),
     "schema": json.dumps(json_schema(t), separators=(",", ":"), ensure_ascii=False),
     "verdicts": [verdict(c) for c in job["cases"]],
+    "keywords": [keyword_labels(t, x) for x in job["keywordTexts"]] if t.keyword_rules else None,
 }
 sys.stdout.write(json.dumps(out, ensure_ascii=False))
 `;
 
 function fromPython(file: string, cases: Labels[], good: Labels): Derived {
-  const run = spawnSync(paths.python, ["-c", pythonScript], { input: JSON.stringify({ file, texts, cases, good }), encoding: "utf8" });
+  const run = spawnSync(paths.python, ["-c", pythonScript], { input: JSON.stringify({ file, texts, cases, good, keywordTexts }), encoding: "utf8", maxBuffer: 64 << 20 });
   assert.equal(run.status, 0, run.stderr);
   return JSON.parse(run.stdout) as Derived;
 }
@@ -110,8 +127,64 @@ for (const file of taskFiles) {
     assert.equal(py.schema, ts.schema, "JSON schema");
     assert.equal(py.verdicts.length, cases.length);
     ts.verdicts.forEach((v, i) => assert.deepEqual(py.verdicts[i], v, `verdict on ${JSON.stringify(cases[i])}`));
+    assert.equal(py.keywords === null, ts.keywords === null, "both read the keyword rules");
+    ts.keywords?.forEach((labels, i) => assert.deepEqual(py.keywords![i], labels, `keyword labels of ${JSON.stringify(keywordTexts[i].slice(0, 80))}`));
   });
 }
+
+// A keyword_rules section that is wrong in one way each: both readers refuse it (and both accept the good one).
+test("keyword_rules: TS and Python accept and refuse the same sections", () => {
+  const fixture = path.join(paths.root, "tests", "fixtures", "tasks", "mixed.json");
+  const good = JSON.parse(fs.readFileSync(fixture, "utf8")) as { keyword_rules: { fields: Record<string, { default: unknown; rules: Record<string, unknown>[] }> } };
+  const variants: [string, (k: typeof good.keyword_rules) => void][] = [
+    ["good", () => {}],
+    ["a field without an entry", (k) => delete k.fields.summary],
+    ["an entry for an unknown field", (k) => (k.fields.spicy = { default: false, rules: [] })],
+    ["a boolean default that is a string", (k) => (k.fields.vegetarian.default = "true")],
+    ["an enum value outside the list", (k) => (k.fields.cuisine.rules[0].then = "thai")],
+    ["an integer above the maximum", (k) => (k.fields.servings.default = 21)],
+    ["a string over max_length", (k) => (k.fields.summary.default = "far too long a summary")],
+    ["an invalid regular expression", (k) => (k.fields.vegetarian.rules[0].if_any = ["(unclosed"])],
+    ["an empty pattern list", (k) => (k.fields.vegetarian.rules[0].if_any = [])],
+    ["an empty pattern", (k) => (k.fields.vegetarian.rules[0].if_any = [""])],
+    ["an unknown key in a rule", (k) => (k.fields.vegetarian.rules[0].if_all = ["x"])],
+  ];
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "distill-keyword-rules-"));
+  const files = variants.map(([name, change], i) => {
+    const copy = structuredClone(good);
+    change(copy.keyword_rules);
+    const file = path.join(dir, `variant-${i}.json`);
+    fs.writeFileSync(file, JSON.stringify(copy));
+    return { name, file };
+  });
+  const fromTs = files.map(({ file }) => {
+    try {
+      task.loadTask(file);
+      return "accepted";
+    } catch (e) {
+      assert.match((e as Error).message, /keyword_rules/, "the error names the section");
+      return "refused";
+    }
+  });
+  const script = `
+import json, sys
+from distill_runtime.errors import JobError
+from distill_runtime.task import load_task
+out = []
+for f in json.load(sys.stdin):
+    try:
+        load_task(f)
+        out.append("accepted")
+    except JobError as e:
+        out.append("refused" if "keyword_rules" in str(e) else "refused elsewhere: " + str(e))
+print(json.dumps(out))
+`;
+  const run = spawnSync(paths.python, ["-c", script], { input: JSON.stringify(files.map((f) => f.file)), encoding: "utf8" });
+  assert.equal(run.status, 0, run.stderr);
+  const fromPy = JSON.parse(run.stdout) as string[];
+  assert.deepEqual(fromTs, ["accepted", ...variants.slice(1).map(() => "refused")]);
+  files.forEach(({ name }, i) => assert.equal(fromPy[i], fromTs[i], name));
+});
 
 test("the parity test covers every shipped task and the edge cases, good and bad labels", () => {
   assert.ok(taskFiles.some((f) => f.endsWith(path.join("data", "tasks", "recipes.json"))));

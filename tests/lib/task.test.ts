@@ -4,7 +4,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { paths, task } from "@distill/lib";
+import { keywords, paths, task } from "@distill/lib";
 
 const recipes = task.loadTask();
 const names = ["has_non_fish_meat", "requires_oven", "requires_stove", "cook_time_over_30_mins", "main_dish"];
@@ -24,6 +24,7 @@ function taskFile(name: string, edit: (t: any) => void): string {
 const mixedFile = taskFile("mixed", (t) => {
   t.name = "mixed";
   delete t.teacher.examples; // they label the recipe fields
+  delete t.keyword_rules; // so do these
   t.fields = [
     { name: "cuisine", type: "enum", description: "Where the dish comes from.", values: ["french", "indian", "other"] },
     { name: "servings", type: "integer", description: "How many people it feeds.", minimum: 1, maximum: 20 },
@@ -203,4 +204,29 @@ test("a task file that is not JSON, or missing, says which and where", () => {
   assert.throws(() => task.loadTask(broken), (e: Error) => e.message.includes(broken) && /not valid JSON/.test(e.message));
   assert.throws(() => task.loadTask("no-such-task"), /Task file not found: .*no-such-task\.json\. Available tasks in .*: .*recipes/);
   assert.ok(task.availableTasks().includes("recipes"));
+});
+
+test("keyword_rules: loaded in the task's field order; the first matching rule wins, else the default; mistakes are named", () => {
+  const rules = recipes.keywordRules!;
+  assert.deepEqual(Object.keys(rules.fields), names);
+  const labels = (text: string) => keywords.applyKeywordRules(rules, text);
+  assert.equal(labels("Roast Beef\n\nIngredients:\n- beef").has_non_fish_meat, true);
+  assert.equal(labels("Boiled Cod\n\nIngredients:\n- a cod").has_non_fish_meat, false, "no rule fires: the default");
+  assert.equal(labels("Fish\nbake or fry it").requires_oven, false, "a choice of appliance comes first and says false");
+  assert.equal(labels("Fish\nbake it").requires_oven, true);
+
+  const refused = (name: string, edit: (k: any) => void): string => {
+    try {
+      task.loadTask(taskFile(name, (t) => edit(t.keyword_rules)));
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return "accepted";
+  };
+  assert.match(refused("kw-unknown", (k) => (k.fields.spicy = { default: false, rules: [] })), /keyword_rules\.fields\.spicy: the task has no field "spicy"/);
+  assert.match(refused("kw-missing", (k) => delete k.fields.main_dish), /keyword_rules\.fields: no entry for field "main_dish"/);
+  assert.match(refused("kw-type", (k) => (k.fields.main_dish.default = "no")), /keyword_rules\.fields\.main_dish\.default: string "no" does not fit boolean field main_dish/);
+  assert.match(refused("kw-regex", (k) => (k.fields.requires_oven.rules[1].if_any[0] = "(bake")), /keyword_rules\.fields\.requires_oven\.rules\[1\]\.if_any\[0\]: not a valid regular expression/);
+  assert.match(refused("kw-key", (k) => (k.fields.requires_oven.rules[0].if_all = [])), /keyword_rules\.fields\.requires_oven\.rules\[0\]: Unrecognized key/);
+  assert.equal(task.loadTask(taskFile("kw-none", (t) => delete t.keyword_rules)).keywordRules, null, "the section is optional");
 });

@@ -85,12 +85,18 @@ test("2-fine-tune trains a LoRA on the tiny model, shows the curve, merges", asy
 
 test("3-inference predicts the test set and compares with the teacher and a baseline", async () => {
   const r = await run("3-inference", { baseModel: tiny, baselines: ["gpt-4o-mini"] });
-  const inf = r.record.results.inference as { agreement: number; perField: { field: string; kappa: { value: number | null; reason?: string } }[]; baselines: { name: string; agreement: number | null }[]; metrics: { records: number } };
+  type Baseline = { name: string; kind: string; agreement: number | null; meanKappa: number | null; perField?: { field: string; kappa: number | null }[] };
+  const inf = r.record.results.inference as { teacher: string; agreement: number; meanKappa: number | null; meanKappaCi: { low: number; high: number } | null; perField: { field: string; kappa: { value: number | null; reason?: string } }[]; baselines: Baseline[]; metrics: { records: number } };
   assert.ok(inf.agreement >= 0 && inf.agreement <= 1);
+  assert.equal(inf.teacher, "gpt-4o-mini", "scored against the teacher of record");
   assert.equal(inf.perField.length, 5);
   for (const f of inf.perField) assert.ok(f.kappa.value !== null || f.kappa.reason, "kappa is a number or says why not");
-  // The baseline is the test server answering with the same rules as the teacher: it agrees perfectly.
-  assert.equal(inf.baselines[0].agreement, 1);
+  assert.ok("meanKappa" in inf && "meanKappaCi" in inf);
+  if (inf.meanKappaCi) assert.ok(inf.meanKappaCi.low <= inf.meanKappaCi.high);
+  assert.deepEqual(inf.baselines.map((b) => b.kind), ["majority", "keyword", "api"]);
+  for (const b of inf.baselines) assert.equal(b.perField?.length, 5, `${b.name} has its fields`);
+  // The API baseline is the test server answering with the same rules as the teacher: it agrees perfectly.
+  assert.equal(inf.baselines.find((b) => b.kind === "api")!.agreement, 1);
   assert.ok(fs.existsSync(path.join(work, "evaluation.json")));
   assert.doesNotMatch(fs.readFileSync(r.html, "utf8"), /<td[^>]*>NaN</, "no NaN in a table");
 });

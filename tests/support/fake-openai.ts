@@ -8,7 +8,7 @@ import { label } from "@distill/lib";
 
 export type Behavior =
   /** A normal answer (tool call or JSON content, following the request), optionally with other labels or usage. */
-  | { kind: "answer"; labels?: Record<string, unknown>; usage?: Partial<FakeUsage> }
+  | { kind: "answer"; labels?: Record<string, unknown>; usage?: Partial<FakeUsage>; finishReason?: string }
   /** An answer whose tool arguments / content is exactly this text (malformed JSON, wrong types, ...). */
   | { kind: "raw"; text: string }
   /** An error status with an OpenAI-style error body. */
@@ -31,6 +31,8 @@ export interface SeenRequest {
   textCount: number;
   /** True when the conversation already holds an answer (a repair request). */
   repair: boolean;
+  /** The Authorization header as received. */
+  authorization?: string;
   at: number;
 }
 
@@ -55,6 +57,9 @@ export interface FakeOpenAI {
   requests: SeenRequest[];
   /** Requests received per store key. */
   counts: Map<string, number>;
+  /** What the server did the work for and would bill: every answer it produced, also when the client had gone
+   *  (timed out, aborted) by the time it was ready. */
+  billed: { key: string; usage: FakeUsage }[];
   inFlight: number;
   maxInFlight: number;
   reset(): void;
@@ -105,7 +110,7 @@ function contentText(body: Record<string, unknown>): string {
   return messages.map((m) => (typeof m.content === "string" ? m.content : JSON.stringify(m.content ?? ""))).join("\n");
 }
 
-function completion(body: Record<string, unknown>, argumentsText: string, usage: FakeUsage, n: number): Record<string, unknown> {
+function completion(body: Record<string, unknown>, argumentsText: string, usage: FakeUsage, n: number, finishReason?: string): Record<string, unknown> {
   const tool = Array.isArray(body.tools) && body.tools.length > 0;
   const fnName = (body.tools as { function: { name: string } }[] | undefined)?.[0]?.function.name ?? "classify";
   const message = tool
@@ -116,7 +121,7 @@ function completion(body: Record<string, unknown>, argumentsText: string, usage:
     object: "chat.completion",
     created: Math.floor(Date.now() / 1000),
     model: String(body.model),
-    choices: [{ index: 0, message, logprobs: null, finish_reason: tool ? "tool_calls" : "stop" }],
+    choices: [{ index: 0, message, logprobs: null, finish_reason: finishReason ?? (tool ? "tool_calls" : "stop") }],
     usage: {
       prompt_tokens: usage.prompt_tokens,
       completion_tokens: usage.completion_tokens,
@@ -134,12 +139,14 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     options,
     requests: [],
     counts: new Map(),
+    billed: [],
     inFlight: 0,
     maxInFlight: 0,
     reset() {
       this.queue.length = 0;
       this.requests.length = 0;
       this.counts.clear();
+      this.billed.length = 0;
       textCounts.clear();
       this.maxInFlight = this.inFlight;
     },
@@ -170,7 +177,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
       const textCount = (textCounts.get(text) ?? 0) + 1;
       textCounts.set(text, textCount);
       const key = label.requestKey(body);
-      const seen: SeenRequest = { key, body, text, textCount, repair: messages.some((m) => m.role === "assistant"), at: Date.now() };
+      const seen: SeenRequest = { key, body, text, textCount, repair: messages.some((m) => m.role === "assistant"), authorization: req.headers.authorization, at: Date.now() };
       fake.requests.push(seen);
       fake.counts.set(key, (fake.counts.get(key) ?? 0) + 1);
       fake.inFlight += 1;
@@ -204,8 +211,10 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
           cached_tokens: 0,
         };
         const usage: FakeUsage = { ...approx, ...options.usage?.(seen, argumentsText), ...(behavior.kind === "answer" ? behavior.usage : {}) };
+        fake.billed.push({ key, usage });
+        if (res.destroyed) return; // the client gave up (timeout, abort): the work is done and billed all the same
         res.writeHead(200, { "content-type": "application/json" });
-        res.end(JSON.stringify(completion(body, argumentsText, usage, fake.requests.length)));
+        res.end(JSON.stringify(completion(body, argumentsText, usage, fake.requests.length, behavior.kind === "answer" ? behavior.finishReason : undefined)));
       }, delay);
     });
   });

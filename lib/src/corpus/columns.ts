@@ -38,6 +38,18 @@ export function asString(v: unknown): string | undefined {
   return typeof v === "string" ? v : String(v);
 }
 
+/** A cell that should hold text: a string, or a number or boolean written out. A JSON object or a list is not text
+ *  (String() would make it "[object Object]"): the error says what the column holds instead. */
+export function asText(v: unknown, what: string): string | undefined | { error: string } {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === "string") return v;
+  if (typeof v === "object" && !(v instanceof Date)) {
+    const kind = Array.isArray(v) || Symbol.iterator in v ? "a list" : "a JSON object";
+    return { error: `${what} holds ${kind}, not text` };
+  }
+  return String(v);
+}
+
 /** A list of strings from an array, an Arrow list, a JSON-array string (RecipeNLG CSV) or newline-separated text. */
 export function asList(v: unknown, what: string): string[] | { error: string } {
   if (v === undefined || v === null) return [];

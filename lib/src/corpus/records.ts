@@ -3,14 +3,14 @@
 // format's reader yields rows a read at a time (lines for JSONL and CSV, row groups for Parquet, batches for Arrow
 // IPC) and each row becomes a record here: its text from a text column, a Markdown body, or ingredient and
 // direction lists rendered with the task's record_template.
-import { hash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { RecordBatch, Utf8, vectorFromArray } from "apache-arrow";
 import * as paths from "../paths";
 import { loadTask, type Task } from "../task";
-import { asList, asString, checkMappedColumns, defaultColumns, pick, type ColumnMap } from "./columns";
+import { asList, asString, asText, checkMappedColumns, defaultColumns, pick, type ColumnMap } from "./columns";
 import { corpusFormat, fileStem, formatOf, isSupported, supportedExtensions } from "./formats";
+import { fileLabels, IdRegistry } from "./ids";
 import type { Format, RawRow } from "./reader";
 import { parseRecipeMarkdown, renderRecord } from "./recipe";
 
@@ -29,11 +29,20 @@ export const defaultCorpus: string[] = fs.existsSync(englishOriginalDir)
   ? fs.readdirSync(englishOriginalDir).filter((f) => f.endsWith(".jsonl.gz")).sort().map((f) => path.join(englishOriginalDir, f))
   : [];
 
+/** A notebook's corpus parameter as readers take it: "default" is the shipped English recipes (defaultCorpus),
+ *  anything else a file or folder. (A function, not `corpus === "default"` in a cell: TypeScript types an injected
+ *  parameter as its literal and then rejects that comparison as always false.) */
+export function corpusInput(corpus: string): string | string[] {
+  return corpus === "default" ? defaultCorpus : corpus;
+}
+
 /** A row that could not become a record. `row` is the line number for JSONL and CSV, the 1-based row index otherwise. */
 export interface SkippedRow {
   file: string;
   row: number;
   reason: string;
+  /** Set when the row was skipped because an earlier row has its id (the first one is kept). */
+  duplicateId?: boolean;
 }
 
 export interface ReadOptions {
@@ -53,15 +62,18 @@ function corpusFiles(input: string | string[]): string[] {
   const list = typeof input === "string" ? [input] : input;
   if (list.length === 0) throw new Error("No corpus files given (an empty list).");
   const files: string[] = [];
+  const add = (f: string) => {
+    if (!files.includes(f)) files.push(f); // a file named twice (or a folder and a file in it) is read once
+  };
   for (const p of list) {
     const file = paths.resolve(p);
     if (!fs.existsSync(file)) throw new Error(`Corpus file not found: ${file}${path.isAbsolute(p) ? "" : ` (relative paths are taken from the project root ${paths.root})`}.`);
     if (fs.statSync(file).isDirectory()) {
       const inside = fs.readdirSync(file).filter((f) => isSupported(f)).sort();
       if (inside.length === 0) throw new Error(`Corpus folder ${file} holds no supported files (${supportedExtensions.join(", ")}).`);
-      files.push(...inside.map((f) => path.join(file, f)));
+      for (const f of inside) add(path.join(file, f));
     } else {
-      files.push(file);
+      add(file);
     }
   }
   return files;
@@ -73,62 +85,32 @@ export function resolveTask(task: Task | string | undefined): Task {
 
 interface FileContext {
   file: string;
+  /** How ids name the file (ids.ts): its name, or its path from the common folder when another file shares the name. */
+  label: string;
+  /** The label without the corpus extension: the default group, and the slug ids' prefix without a collection. */
   stem: string;
   columns: ColumnMap;
   task: Task;
-  slugIds: HashSet64;
+  ids: IdRegistry;
 }
 
-/**
- * The ids made from slugs in one file, remembered as 64-bit hashes in one typed array (16 bytes a row at most, where
- * a Set of the strings costs ~100), so that a repeated slug can be noticed in a file of millions of rows.
- */
-class HashSet64 {
-  private table = new Uint32Array(2 * 1024); // (hi, lo) pairs; (0, 0) marks an empty slot
-  private count = 0;
+type Skip = { skip: string; duplicateId?: boolean };
 
-  /** Adds the key; false if it was there already. */
-  add(key: string): boolean {
-    const digest = hash("sha1", key, "buffer"); // one call: cheaper than createHash().update().digest() per row
-    const hi = digest.readUInt32BE(0);
-    const lo = digest.readUInt32BE(4) || 1; // never (0, 0)
-    if (!this.insert(hi, lo)) return false;
-    if (++this.count * 2 > this.table.length / 2) this.grow();
-    return true;
-  }
-
-  private insert(hi: number, lo: number): boolean {
-    const mask = this.table.length / 2 - 1;
-    for (let i = lo & mask; ; i = (i + 1) & mask) {
-      const h = this.table[2 * i];
-      const l = this.table[2 * i + 1];
-      if (h === 0 && l === 0) {
-        this.table[2 * i] = hi;
-        this.table[2 * i + 1] = lo;
-        return true;
-      }
-      if (h === hi && l === lo) return false;
-    }
-  }
-
-  private grow(): void {
-    const old = this.table;
-    this.table = new Uint32Array(old.length * 2);
-    for (let i = 0; i < old.length; i += 2) if (old[i] !== 0 || old[i + 1] !== 0) this.insert(old[i], old[i + 1]);
-  }
-}
-
-function toRecord(raw: RawRow, ctx: FileContext): CorpusRecord | { skip: string } {
+function toRecord(raw: RawRow, ctx: FileContext): CorpusRecord | Skip {
   const { values } = raw;
   const c = ctx.columns;
-  const title = asString(pick(values, "title", c))?.trim() ?? "";
-  let text = asString(pick(values, "text", c));
+  const column = (key: keyof ColumnMap) => `column "${c[key] ?? key}"`;
+  const title = asText(pick(values, "title", c), column("title"));
+  if (typeof title === "object") return { skip: title.error };
+  let text = asText(pick(values, "text", c), column("text"));
+  if (typeof text === "object") return { skip: text.error };
   if (text === undefined || text.trim() === "") {
-    const body = asString(pick(values, "body", c));
+    const body = asText(pick(values, "body", c), column("body"));
+    if (typeof body === "object") return { skip: `${body.error} (a Markdown body with Ingredients and Directions headings)` };
     if (body !== undefined && body.trim() !== "") {
       const parts = parseRecipeMarkdown(body);
       if (parts.ingredients.length === 0 && parts.directions.length === 0) return { skip: "body has no list under an Ingredients or Directions heading" };
-      text = renderRecord(ctx.task, { title, ...parts });
+      text = renderRecord(ctx.task, { title: title?.trim() ?? "", ...parts });
     } else {
       const ingredients = asList(pick(values, "ingredients", c), `column ${c.ingredients ?? "ingredients"}`);
       const directions = asList(pick(values, "directions", c), `column ${c.directions ?? "directions"}`);
@@ -138,23 +120,25 @@ function toRecord(raw: RawRow, ctx: FileContext): CorpusRecord | { skip: string 
         const textName = c.text ?? "text";
         return { skip: `no text: needs a non-empty "${textName}" column, a Markdown "${c.body ?? "body"}", or "${c.ingredients ?? "ingredients"}"/"${c.directions ?? "directions"}" lists` };
       }
-      text = renderRecord(ctx.task, { title, ingredients, directions });
+      text = renderRecord(ctx.task, { title: title?.trim() ?? "", ingredients, directions });
     }
   }
-  let id = asString(pick(values, "id", c));
-  if (id === undefined || id === "") {
-    const slug = asString(values.slug);
-    if (slug) {
-      // Shipped corpus: <collection>/<slug>, with -2, -3 ... should a slug repeat inside a collection.
-      const base = `${asString(values.collection) || ctx.stem}/${slug}`;
-      id = base;
-      for (let k = 2; !ctx.slugIds.add(id); k++) id = `${base}-${k}`;
-    } else {
-      id = `${path.basename(ctx.file)}#${raw.row}`;
-    }
+  const explicit = asText(pick(values, "id", c), column("id"));
+  if (typeof explicit === "object") return { skip: explicit.error };
+  const group = asText(pick(values, "group", c), column("group"));
+  if (typeof group === "object") return { skip: group.error };
+  const assigned = ctx.ids.assign({
+    explicit: explicit === "" ? undefined : explicit,
+    slug: asString(values.slug),
+    collection: asString(values.collection),
+    label: ctx.label,
+    stem: ctx.stem,
+    row: raw.row,
+  });
+  if ("duplicate" in assigned) {
+    return { skip: `duplicate id ${JSON.stringify(assigned.duplicate)}: an earlier row has it (ids must be unique; the first row is kept)`, duplicateId: true };
   }
-  const group = asString(pick(values, "group", c)) || ctx.stem;
-  return { id, text, group, title };
+  return { id: assigned.id, text, group: group || ctx.stem, title: title?.trim() ?? "" };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -177,19 +161,24 @@ async function* recordChunks(input: string | string[], opts: ReadOptions, maxChu
   // Columns a record can use (Parquet reads only these).
   const wanted = new Set<string>(["slug", "collection", ...Object.values(defaultColumns).flat(), ...Object.values(columns).filter((v): v is string => v !== undefined)]);
 
+  const labels = fileLabels(files);
+  const ids = new IdRegistry(); // one for the whole read: ids are unique across files
+
   let pending: CorpusRecord[] = [];
   for (const [i, file] of files.entries()) {
     if (fs.statSync(file).size === 0) throw new Error(`Corpus file ${file} is empty.`);
     const skippedHere: SkippedRow[] = [];
     let skippedCount = 0;
-    const skip = (row: number, reason: string) => {
-      const s = { file, row, reason };
+    const skip = (row: number, reason: string, duplicateId?: boolean) => {
+      const s: SkippedRow = { file, row, reason, ...(duplicateId ? { duplicateId } : {}) };
       if (skippedHere.length < 5) skippedHere.push(s);
       skippedCount++;
       opts.onSkip?.(s);
     };
     let good = 0;
-    const ctx: FileContext = { file, stem: fileStem(file), columns, task, slugIds: new HashSet64() };
+    const label = labels.get(file)!;
+    const stem = label.slice(0, label.length - (path.basename(file).length - fileStem(file).length));
+    const ctx: FileContext = { file, label, stem, columns, task, ids };
     const format = fileFormats[i];
     const blocks = format.read(file, { wanted, columns });
     let first = true;
@@ -205,7 +194,7 @@ async function* recordChunks(input: string | string[], opts: ReadOptions, maxChu
         }
         const rec = toRecord(raw, ctx);
         if ("skip" in rec) {
-          skip(raw.row, rec.skip);
+          skip(raw.row, rec.skip, rec.duplicateId);
           continue;
         }
         good++;

@@ -101,6 +101,8 @@ export interface SampleStats {
   duplicates: number;
   /** Returned records whose text was cut to maxChars. */
   truncated: number;
+  /** Of the skipped rows: those whose id an earlier row already had (the first is kept; see ids.ts). */
+  duplicateIds: number;
   /** Skipped rows (the first 1000; skippedTotal counts them all). */
   skipped: SkippedRow[];
   skippedTotal: number;
@@ -127,9 +129,10 @@ export async function sampleRecords(
 
   const heap = new MaxHeap();
   const byText = new Map<string, Ranked>(); // dedupe key -> the held record with that key
-  const stats: SampleStats = { seen: 0, duplicates: 0, truncated: 0, skipped: [], skippedTotal: 0 };
+  const stats: SampleStats = { seen: 0, duplicates: 0, truncated: 0, duplicateIds: 0, skipped: [], skippedTotal: 0 };
   const onSkip = (s: SkippedRow) => {
     stats.skippedTotal++;
+    if (s.duplicateId) stats.duplicateIds++;
     if (stats.skipped.length < maxSkippedKept) stats.skipped.push(s);
     opts.onSkip?.(s);
   };

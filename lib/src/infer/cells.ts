@@ -9,13 +9,24 @@ import { bar as progressBar } from "../progress";
 import { checkStudent } from "../train/student";
 import { bar, heatmap, type Figure } from "../report/plots";
 import type { Task } from "../task";
+import type { Baseline } from "./baselines";
 import { agreementByGroup, disagreements } from "./compare";
-import { evaluateAgreement, type Evaluation } from "./evaluate";
+import { evaluateAgreement, type Evaluation } from "../agreement";
 import { readPredictions, studentRows, type Prediction } from "./predictions";
 
 /** The test rows in test.jsonl's order (infer output joins back by index) with the teacher's labels. */
 export function testSet(ws: Workspace): LabeledRow[] {
   return readLabeled(ws.labeled).filter((r) => r.split === "test" && r.labels);
+}
+
+/** The train rows with their labels (what the student learned from; the majority baseline counts them). */
+export function trainSet(ws: Workspace): LabeledRow[] {
+  return readLabeled(ws.labeled).filter((r) => r.split === "train" && r.labels);
+}
+
+/** Who labeled these rows (the teacher of record in notebook 1; names joined if several). */
+export function teacherOf(rows: readonly LabeledRow[]): string {
+  return [...new Set(rows.map((r) => r.teacherModel))].join(", ");
 }
 
 /**
@@ -78,19 +89,19 @@ export function disagreementRows(task: Task, rows: LabeledRow[], evaluation: Eva
 }
 
 /** A baseline: the same test set labeled by another API model through the teacher (stored, budgeted like labeling). */
-export async function baseline(task: Task, ws: Workspace, rows: LabeledRow[], model: string, o: { budgetUsd: number; prices: Prices; concurrency: number }): Promise<{ name: string; evaluation: Evaluation | null; note: string }> {
-  if (!process.env.OPENAI_API_KEY && !process.env.OPENAI_BASE_URL) return { name: model, evaluation: null, note: "skipped: set OPENAI_API_KEY (or OPENAI_BASE_URL) to compare with this model" };
+export async function baseline(task: Task, ws: Workspace, rows: LabeledRow[], model: string, o: { budgetUsd: number; prices: Prices; concurrency: number }): Promise<Baseline> {
+  if (!process.env.OPENAI_API_KEY && !process.env.OPENAI_BASE_URL) return { name: model, kind: "api", evaluation: null, note: "skipped: set OPENAI_API_KEY (or OPENAI_BASE_URL) to compare with this model" };
   const config = teacherConfig({ provider: "openai", model, mode: "tool", concurrency: o.concurrency, budgetUsd: o.budgetUsd });
   const answers = AnswerStore.open(ws.store);
   const run = await labelRecords(task, rows.map((r) => ({ id: r.id, text: r.text, group: r.group, title: r.title })), config, { store: answers, prices: o.prices, onProgress: progressBar(`baseline ${model}`) });
   const student = run.results.map((r) => ({ id: r.id, labels: r.status === "ok" ? (r.labels ?? null) : null, error: r.error ?? null }));
   const evaluation = evaluateAgreement(task, rows.map((r) => ({ id: r.id, labels: r.labels! })), student);
-  return { name: model, evaluation, note: `${run.totals.failed} failed, $${run.totals.costUsd.toFixed(4)}` };
+  return { name: model, kind: "api", evaluation, note: `${run.totals.failed} failed, $${run.totals.costUsd.toFixed(4)}` };
 }
 
 /** Every baseline model in turn (each skips with a note when no key is set). */
-export async function baselines(task: Task, ws: Workspace, rows: LabeledRow[], models: string[], o: { budgetUsd: number; prices: Prices; concurrency: number }): Promise<{ name: string; evaluation: Evaluation | null; note: string }[]> {
-  const out: { name: string; evaluation: Evaluation | null; note: string }[] = [];
+export async function baselines(task: Task, ws: Workspace, rows: LabeledRow[], models: string[], o: { budgetUsd: number; prices: Prices; concurrency: number }): Promise<Baseline[]> {
+  const out: Baseline[] = [];
   for (const model of models) out.push(await baseline(task, ws, rows, model, o));
   return out;
 }
@@ -103,9 +114,4 @@ export function saveEvaluation(ws: Workspace, rows: { name: string; agreement: n
 export function loadEvaluation(ws: Workspace): { name: string; agreement: number; kappa: number | null }[] {
   const f = path.join(ws.dir, "evaluation.json");
   return fs.existsSync(f) ? (JSON.parse(fs.readFileSync(f, "utf8")) as { name: string; agreement: number; kappa: number | null }[]) : [];
-}
-
-export function meanKappa(evaluation: Evaluation): number | null {
-  const ks = evaluation.perField.map((f) => f.kappa.value).filter((k): k is number => k !== null);
-  return ks.length ? ks.reduce((a, b) => a + b, 0) / ks.length : null;
 }

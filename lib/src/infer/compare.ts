@@ -1,6 +1,6 @@
 // Reading an evaluation: the records where student and teacher disagree, agreement by group (source book), and a
-// table comparing several models. Pure TypeScript, like evaluate.ts.
-import { bootstrapInterval, listSome, randomPicks, type EvalTask, type EvaluateOptions, type Evaluation, type Interval, type Labels, type RecordEvaluation } from "./evaluate";
+// table comparing several models. Pure TypeScript, like ../agreement.ts.
+import { bootstrapInterval, listSome, randomPicks, type EvalTask, type EvaluateOptions, type Evaluation, type Interval, type Labels, type RecordEvaluation } from "../agreement";
 
 export interface Disagreement {
   id: string;

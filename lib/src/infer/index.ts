@@ -3,18 +3,21 @@
 // teacher.
 //   config.ts       the infer config (mirrors python-runtime's inference/config.py)
 //   job.ts          infer(): run the job, typed metrics          predictions.ts   its output file read back
-//   evaluate.ts     agreement, Cohen's kappa, bootstrap intervals, confusion matrices (pure, no I/O)
+//   ../agreement.ts agreement, Cohen's kappa, bootstrap intervals, confusion matrices (shared: pure, no I/O)
 //   compare.ts      disagreements, agreement by group, a table comparing models
-//   cells.ts        what notebook 3 calls besides (the student to run, figures, baselines, evaluation.json)
+//   baselines.ts    baselines that need no model (majority class, the task's keyword rules), mean kappa's interval
+//   cells.ts        what notebook 3 calls besides (the student to run, figures, API baselines, evaluation.json)
 // Inference engines live in Python (python-runtime/distill_runtime/engines/), picked by config.engine; one that runs
 // in Node (llama.cpp through node-llama-cpp) would be a file here writing the same predictions file (predictions.ts).
 // May import the shared modules and folders (corpus, runtime, report, notebook) and the earlier steps (label, train);
 // never cost.
+export * from "./baselines";
 export * from "./cells";
 export * from "./compare";
 export * from "./config";
 export {
   evaluateAgreement,
+  meanKappa,
   randomPicks,
   seededRandom,
   type ConfusionMatrix,
@@ -29,6 +32,6 @@ export {
   type RecordEvaluation,
   type StudentRow,
   type TeacherRow,
-} from "./evaluate";
+} from "../agreement";
 export * from "./job";
 export * from "./predictions";

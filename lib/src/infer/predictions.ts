@@ -62,7 +62,7 @@ export function readPredictions(file: string): Prediction[] {
 }
 
 /**
- * Predictions as evaluate.evaluateAgreement's student rows. The id is ids[index] when ids are given (test.jsonl has
+ * Predictions as agreement.evaluateAgreement's student rows. The id is ids[index] when ids are given (test.jsonl has
  * no ids: its lines are in the order of the test rows), else the prediction's own id, else its index as a string.
  */
 export function studentRows(

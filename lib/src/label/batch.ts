@@ -17,13 +17,8 @@ const batchUrl = "/v1/chat/completions";
 export function writeBatchInput(task: Task, records: CorpusRecord[], config: TeacherConfig, file: string): { file: string; requests: number } {
   const s = settings(config);
   if (s.provider !== "openai") throw new Error(`writeBatchInput: the Batch API is OpenAI's; use a teacher config with provider "openai"`);
-  checkRecords(records);
-  const seen = new Set<string>();
-  const lines = records.map((r) => {
-    if (seen.has(r.id)) throw new Error(`writeBatchInput: record id "${r.id}" appears twice; custom_id must be unique in a batch`);
-    seen.add(r.id);
-    return JSON.stringify({ custom_id: r.id, method: "POST", url: batchUrl, body: openAiRequest(task, teacherMessages(task, r.text), s) });
-  });
+  checkRecords(records); // ids unique: custom_id must be unique in a batch, and the output is joined back by it
+  const lines = records.map((r) => JSON.stringify({ custom_id: r.id, method: "POST", url: batchUrl, body: openAiRequest(task, teacherMessages(task, r.text), s) }));
   const out = paths.resolve(file);
   paths.ensureDir(path.dirname(out));
   fs.writeFileSync(out, lines.join("\n") + (lines.length ? "\n" : ""));

@@ -4,7 +4,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { tableFromArrays, tableFromIPC, tableToIPC } from "apache-arrow";
-import { splitTrainTest, type CorpusRecord } from "../corpus";
+import { checkUniqueIds, splitTrainTest, type CorpusRecord } from "../corpus";
 import * as paths from "../paths";
 import { studentTarget, teacherMessages, toolDefinition, type Labels, type Task } from "../task";
 
@@ -38,7 +38,11 @@ export interface LabeledRow {
 
 export type FineTuneFormat = "content" | "tools";
 
+/** One row per record with its answer, matched by id. Two records (or two answers) with one id are an error, never a
+ *  guess: the last answer would otherwise label both records. */
 export function joinAnswers(records: CorpusRecord[], answers: TeacherAnswer[]): LabeledRow[] {
+  checkUniqueIds(records, "records");
+  checkUniqueIds(answers, "answers");
   const byId = new Map(answers.map((a) => [a.id, a]));
   return records.map((r) => {
     const a = byId.get(r.id);
@@ -88,6 +92,7 @@ export interface WriteOptions { dir: string; testFraction: number; seed: number;
 
 /** Split the successfully labeled rows and write labeled.arrow (all rows, failures included), train.jsonl, test.jsonl. */
 export function writeDatasets(task: Task, rows: LabeledRow[], o: WriteOptions): PreparedDataset {
+  checkUniqueIds(rows, "rows"); // the split is joined back by id
   const dir = paths.ensureDir(paths.resolve(o.dir));
   const ok = rows.filter((r) => r.status === "ok" && r.labels);
   if (ok.length < 2) throw new Error(`only ${ok.length} record(s) were labeled successfully; at least 2 are needed for a train/test split (see the failures above)`);

@@ -137,7 +137,7 @@ export async function localProvider(task: Task, s: Settings): Promise<Provider> 
     model: path.basename(modelPath),
     request: (text) => localRequest(task, text, s),
     cost: () => 0,
-    estimateUsd: () => 0,
+    costBounds: () => ({ expectedUsd: 0, worstUsd: 0 }),
     async send(request, signal) {
       // p-limit runs at most `concurrency` sends at once, and there are that many sequences.
       const chat = pool.free.pop()!;
@@ -152,7 +152,7 @@ export async function localProvider(task: Task, s: Settings): Promise<Provider> 
         const r = await chat.generateResponse(history, { grammar, temperature: request.temperature as number, maxTokens, signal });
         const used = chat.sequence.tokenMeter.diff(before);
         const usage = { inputTokens, cachedInputTokens: Math.max(0, inputTokens - used.usedInputTokens), outputTokens: used.usedOutputTokens };
-        return { answer: { response: { text: r.response, stopReason: r.metadata.stopReason }, text: r.response, usage }, attempts: 1 };
+        return { answer: { response: { text: r.response, stopReason: r.metadata.stopReason }, text: r.response, usage }, attempts: 1, unanswered: 0 };
       } catch (err) {
         if (signal?.aborted) throw signal.reason;
         if (err instanceof RequestFailure) throw err;

@@ -2,16 +2,22 @@
 // BEFORE anyone uses it. A process killed at any instant loses at most the answers still in flight; everything
 // already returned to the caller is on disk and is served from here next time instead of being bought again.
 //
-// Line: { key, request, response, usage, labels?, error?, costUsd?, batch?, at }. `key` is the sha256 of the exact
-// request (canonical JSON), so the same request always finds its answer and any change to prompt, schema, model or
-// sampling makes a new one. Only answers with labels are served back; failures are kept for the record (and the
-// money they cost) but a rerun tries them again.
+// Line: { key, request, response, usage, labels?, error?, costUsd?, unansweredUsd?, rootKey?, batch?, at }. `key` is
+// the sha256 of the exact request (canonical JSON), so the same request always finds its answer and any change to
+// prompt, schema, model or sampling makes a new one. Only answers with labels are served back; failures are kept for the
+// record (and the money they cost) but a rerun tries them again.
+//
+// A store can outgrow what fits in memory (or in one string: V8 stops at ~512 MiB), so opening it reads the file as
+// a stream of lines and keeps an index, key -> where its line is, and the money spent per request (with its repair);
+// get() reads one line back.
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import * as paths from "../paths";
+import { redactUrls } from "../redact";
 import type { Labels } from "../task";
+import { eachLine, isBlank, LineIndex, parseEntry } from "./store-lines";
 
 export interface StoreUsage {
   inputTokens: number;
@@ -32,6 +38,11 @@ export interface StoreEntry {
   error?: string;
   /** USD paid for this answer (0 for a local model; batch price when it came through the Batch API). */
   costUsd?: number;
+  /** The worst case of attempts that got no answer (timed out, connection lost, aborted): the server may have done
+   *  and billed the work, so the budget counts them (labelRecords). */
+  unansweredUsd?: number;
+  /** For a repair request: the key of the record's first request, under which its cost is counted (spentOn). */
+  rootKey?: string;
   batch?: boolean;
   /** ISO time the line was written. */
   at: string;
@@ -63,18 +74,26 @@ const write = promisify(fs.write);
 const fdatasync = promisify(fs.fdatasync);
 
 interface PendingLine {
+  entry: StoreEntry;
   text: string;
   resolve: () => void;
   reject: (err: Error) => void;
 }
 
+const servable = (e: Pick<StoreEntry, "labels" | "error">): boolean => e.labels !== undefined && e.error === undefined;
+const spentOn = (e: Pick<StoreEntry, "costUsd" | "unansweredUsd">): number => (Number(e.costUsd) || 0) + (Number(e.unansweredUsd) || 0);
+
 export class AnswerStore {
   readonly file: string;
   /** Problems found while opening (a torn last line), for the caller to show. Also printed with console.warn. */
   readonly warnings: string[] = [];
-  private readonly answers = new Map<string, StoreEntry>();
+  private readonly index = new LineIndex();
   private failedLines = 0;
+  private spent = 0;
+  /** The file's length: where the next line goes. */
+  private end = 0;
   private fd: number | null;
+  private readFd: number | null = null;
   // Group commit: lines that arrive while a write+fsync is running go out together in the next one, so many
   // concurrent answers cost one fsync, not one each, and the event loop never blocks on the disk.
   private pending: PendingLine[] = [];
@@ -94,7 +113,7 @@ export class AnswerStore {
 
   /** Number of valid (served-back) answers. */
   get size(): number {
-    return this.answers.size;
+    return this.index.size;
   }
 
   /** Lines recorded as failures (invalid answers, requests that failed after their last attempt). */
@@ -102,35 +121,61 @@ export class AnswerStore {
     return this.failedLines;
   }
 
-  /** The valid answer stored for this request key, if any. */
+  /** USD this store records as spent, every line counted (answers, failures, the worst case of unanswered attempts). */
+  get spentUsd(): number {
+    return this.spent;
+  }
+
+  /** USD spent on these requests (by key), their repairs included: what earlier runs paid for the same work, which a
+   *  budget counts. */
+  spentOn(keys: Iterable<string>): number {
+    let usd = 0;
+    for (const key of new Set(keys)) usd += this.index.spentOn(key);
+    return usd;
+  }
+
+  /** The valid answer stored for this request key, if any (read back from the file). */
   get(key: string): StoreEntry | undefined {
-    return this.answers.get(key);
+    const at = this.index.get(key);
+    if (at === undefined) return undefined;
+    this.readFd ??= fs.openSync(this.file, "r");
+    const bytes = Buffer.allocUnsafe(at.length);
+    let got = 0;
+    while (got < at.length) {
+      const n = fs.readSync(this.readFd, bytes, got, at.length - got, at.offset + got);
+      if (n === 0) throw new Error(`Answer store ${this.file} is shorter than when it was opened (was it edited meanwhile?)`);
+      got += n;
+    }
+    const entry = JSON.parse(bytes.toString("utf8")) as StoreEntry;
+    if (entry.key !== key) throw new Error(`Answer store ${this.file}: the line at byte ${at.offset} is not the answer for ${key} (was the file edited while open?)`);
+    return entry;
   }
 
   has(key: string): boolean {
-    return this.answers.has(key);
+    return this.index.has(key);
   }
 
-  /** Every valid answer, in the order first stored. */
-  entries(): StoreEntry[] {
-    return [...this.answers.values()];
+  /** The keys of every valid answer, in the order first stored. */
+  keys(): IterableIterator<string> {
+    return this.index.keys();
+  }
+
+  /** Every valid answer, in the order first stored, read from the file one at a time. */
+  *entries(): IterableIterator<StoreEntry> {
+    for (const key of this.index.keys()) yield this.get(key)!;
   }
 
   /** Append one entry; resolves once the line is written and fsynced, and only then is it served by get(). */
   async put(entry: NewEntry): Promise<StoreEntry> {
     if (this.fd === null) throw new Error(`Answer store ${this.file} is closed`);
     if (!/^[0-9a-f]{64}$/.test(entry.key)) throw new Error(`Answer store: key must be a sha256 hex string (requestKey), got ${JSON.stringify(entry.key)}`);
-    const full: StoreEntry = { ...entry, at: new Date().toISOString() };
+    // An error may quote a URL; its credentials never reach the file.
+    const full: StoreEntry = { ...entry, ...(entry.error !== undefined ? { error: redactUrls(entry.error) } : {}), at: new Date().toISOString() };
     const text = JSON.stringify(full) + "\n";
     await new Promise<void>((resolve, reject) => {
-      this.pending.push({ text, resolve, reject });
+      this.pending.push({ entry: full, text, resolve, reject });
       this.flushing ??= this.flush();
     });
-    if (full.labels !== undefined && full.error === undefined) {
-      if (!this.answers.has(full.key)) this.answers.set(full.key, full);
-    } else {
-      this.failedLines += 1;
-    }
     return full;
   }
 
@@ -138,17 +183,41 @@ export class AnswerStore {
   async close(): Promise<void> {
     while (this.flushing) await this.flushing;
     if (this.fd !== null) fs.closeSync(this.fd);
+    if (this.readFd !== null) fs.closeSync(this.readFd);
     this.fd = null;
+    this.readFd = null;
+  }
+
+  private account(entry: StoreEntry, offset: number, length: number): void {
+    const usd = spentOn(entry);
+    this.spent += usd;
+    if (servable(entry)) this.index.add(entry.key, offset, length);
+    else this.failedLines += 1;
+    this.index.addSpend(typeof entry.rootKey === "string" ? entry.rootKey : entry.key, usd);
   }
 
   private async flush(): Promise<void> {
     while (this.pending.length > 0) {
       const batch = this.pending.splice(0);
       try {
-        const bytes = Buffer.from(batch.map((p) => p.text).join(""), "utf8");
+        const parts = batch.map((p) => Buffer.from(p.text, "utf8"));
+        const bytes = parts.length === 1 ? parts[0] : Buffer.concat(parts);
         let offset = 0;
         while (offset < bytes.length) offset += (await write(this.fd!, bytes, offset, bytes.length - offset)).bytesWritten;
         await fdatasync(this.fd!);
+        const size = fs.fstatSync(this.fd!).size;
+        if (size === this.end + bytes.length) {
+          // Nobody else appended since: the lines are where this store's count of bytes says.
+          let lineStart = this.end;
+          for (const [i, p] of batch.entries()) {
+            this.account(p.entry, lineStart, parts[i].length - 1);
+            lineStart += parts[i].length;
+          }
+          this.end = size;
+        } else {
+          // Another process appends to the same file (two runs at once): read what is new, its lines and ours.
+          this.catchUp();
+        }
         for (const p of batch) p.resolve();
       } catch (err) {
         const e = new Error(`Could not write to the answer store ${this.file}: ${(err as Error).message}`);
@@ -158,46 +227,62 @@ export class AnswerStore {
     this.flushing = null;
   }
 
-  // Read every complete line. A last line with no newline (or not valid JSON) is what a kill in the middle of a
-  // write leaves: it is dropped and cut off so the next append starts on a clean line. A bad line in the middle is
-  // not explained by a kill, so it is an error that names the line.
+  /** Index the complete lines appended since this.end (by any process); one that does not parse is skipped. */
+  private catchUp(): void {
+    const fd = fs.openSync(this.file, "r");
+    try {
+      const rest = eachLine(fd, this.end, (bytes, offset) => {
+        if (isBlank(bytes)) return;
+        const parsed = parseEntry<StoreEntry>(bytes);
+        if (!parsed.ok) {
+          this.warnings.push(`Answer store ${this.file}: skipped a line another writer left unreadable at byte ${offset} (${parsed.error})`);
+          return;
+        }
+        this.account(parsed.entry, offset, bytes.length);
+      });
+      this.end = rest.offset; // an incomplete last line (another writer's, mid-write) is read next time
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  // Read every complete line, a chunk of the file at a time. A last line with no newline (or not valid JSON) is what
+  // a kill in the middle of a write leaves: it is dropped and cut off so the next append starts on a clean line. A
+  // bad line in the middle is not explained by a kill, so it is an error that names the line.
   private load(): void {
     if (!fs.existsSync(this.file)) return;
-    const text = fs.readFileSync(this.file, "utf8");
-    const lines = text.split("\n");
-    const tail = lines.pop()!; // "" when the file ends with a newline
-    let keepBytes = Buffer.byteLength(text, "utf8") - Buffer.byteLength(tail, "utf8");
-    let torn = tail.length > 0 ? tail : null;
-    for (let i = 0; i < lines.length; i++) {
-      const line = lines[i];
-      if (line.trim() === "") continue;
-      let entry: StoreEntry;
-      try {
-        entry = JSON.parse(line) as StoreEntry;
-        if (typeof entry?.key !== "string") throw new Error("no key");
-      } catch (err) {
-        if (i === lines.length - 1 && torn === null) {
-          torn = line;
-          keepBytes -= Buffer.byteLength(line, "utf8") + 1;
-          break;
-        }
-        throw new Error(
-          `Answer store ${this.file}, line ${i + 1}: not a valid entry (${(err as Error).message}). ` +
-            `Fix or delete that line (the other lines are intact).`,
-        );
-      }
-      if (entry.labels !== undefined && entry.error === undefined) {
-        if (!this.answers.has(entry.key)) this.answers.set(entry.key, entry);
-      } else {
-        this.failedLines += 1;
-      }
+    const fd = fs.openSync(this.file, "r");
+    let lineNo = 0;
+    let bad: { lineNo: number; offset: number; text: string; error: string } | null = null;
+    const tooEarly = (b: { lineNo: number; error: string }) =>
+      new Error(`Answer store ${this.file}, line ${b.lineNo}: not a valid entry (${b.error}). Fix or delete that line (the other lines are intact).`);
+    let rest: { offset: number; bytes: Buffer };
+    try {
+      rest = eachLine(fd, 0, (bytes, offset) => {
+        lineNo++;
+        if (bad !== null) throw tooEarly(bad);
+        if (isBlank(bytes)) return;
+        const parsed = parseEntry<StoreEntry>(bytes);
+        if (!parsed.ok) bad = { lineNo, offset, text: bytes.subarray(0, 200).toString("utf8"), error: parsed.error };
+        else this.account(parsed.entry, offset, bytes.length);
+      });
+    } finally {
+      fs.closeSync(fd);
+    }
+    this.end = rest.offset + rest.bytes.length;
+    // What may be dropped: an incomplete last line, or a last complete line that does not parse (not both).
+    let torn: { offset: number; text: string } | null = bad;
+    if (rest.bytes.length > 0) {
+      if (bad !== null) throw tooEarly(bad);
+      torn = { offset: rest.offset, text: rest.bytes.subarray(0, 200).toString("utf8") };
     }
     if (torn !== null) {
-      const shown = torn.length > 60 ? torn.slice(0, 60) + "…" : torn;
+      const shown = torn.text.length > 60 ? torn.text.slice(0, 60) + "…" : torn.text;
       const warning = `Answer store ${this.file}: dropped an incomplete last line (a write cut short, e.g. by a kill): ${JSON.stringify(shown)}`;
       this.warnings.push(warning);
       console.warn(warning);
-      fs.truncateSync(this.file, keepBytes);
+      fs.truncateSync(this.file, torn.offset);
+      this.end = torn.offset;
     }
   }
 }

@@ -1,26 +1,40 @@
 // The teacher: its config, and the one small interface every teacher provider implements. A provider builds the
-// exact request for a record's text (its hash is the answer store's key), sends it, and prices the answer; everything
+// exact request for a record (its hash is the answer store's key), sends it, and prices the answer; everything
 // else (the store, the budget, concurrency, one repair round, progress) is labelRecords' (label.ts), the same for
-// every provider. A new provider: a file beside openai.ts and local.ts that implements Provider, its name in
+// every provider. A new provider: a file beside openai.ts, local.ts and file.ts that implements Provider, its name in
 // providerNames, and one line in providers.ts.
 import * as os from "node:os";
 import type OpenAI from "openai";
-import type { CorpusRecord } from "../corpus";
+import { checkUniqueIds, type CorpusRecord } from "../corpus";
 import * as paths from "../paths";
 import type { Labels, Task } from "../task";
 import type { StoreUsage } from "./store";
 
-/** One provider behind labelRecords: OpenAI (and compatible servers) or the local GGUF model. */
+/** One provider behind labelRecords: OpenAI (and compatible servers), the local GGUF model, or a file of labels. */
 export interface Provider {
   /** The model's name as results report it. */
   model: string;
-  /** The exact request for one record text: what is sent, or everything that determines the answer. */
-  request(text: string): Record<string, unknown>;
-  /** Send one request (with retries where the provider has them). Throws RequestFailure. */
-  send(request: Record<string, unknown>, signal?: AbortSignal): Promise<{ answer: Answer; attempts: number }>;
+  /** The exact request for one record: what is sent, or everything that determines the answer. A model answers the
+   *  text (the same text under two ids is one request); a labels file answers the id. */
+  request(text: string, id: string): Record<string, unknown>;
+  /** Send one request (with retries where the provider has them). Throws RequestFailure. `unanswered`: attempts
+   *  that got no answer but may have been done and billed (timed out, connection lost once sent). */
+  send(request: Record<string, unknown>, signal?: AbortSignal, hooks?: SendHooks): Promise<{ answer: Answer; attempts: number; unanswered: number }>;
   cost(usage: StoreUsage): number;
-  /** Estimated USD of one record's request, for the budget (0 for a free provider). */
-  estimateUsd(text: string): number;
+  /** USD of one record's request (0 for a free provider): expected (the dry run, the refusal to start), and the worst
+   *  case (a prompt a little longer than counted, and every output token the request allows), which the budget
+   *  reserves before it is sent. */
+  costBounds(text: string): { expectedUsd: number; worstUsd: number };
+  /** True when asking again cannot change the answer (a file): an invalid answer then gets no repair round. */
+  answersAreFinal?: boolean;
+  /** What the run should tell the user at the end (e.g. records a labels file has no label for). */
+  notes?(): string[];
+}
+
+export interface SendHooks {
+  /** Called after each attempt that got no answer but may have been billed (retry: whether another attempt would
+   *  follow); false: do not retry (the budget is spent). */
+  unanswered?: (retry: boolean) => boolean;
 }
 
 export interface Answer {
@@ -38,12 +52,14 @@ export class RequestFailure extends Error {
   constructor(
     message: string,
     readonly attempts: number,
+    /** Of the attempts: those that got no answer but may have been billed (see Provider.send). */
+    readonly unanswered = 0,
   ) {
     super(message);
   }
 }
 
-export const providerNames = ["openai", "local"] as const;
+export const providerNames = ["openai", "local", "labels"] as const;
 export type ProviderName = (typeof providerNames)[number];
 
 export type Message = OpenAI.Chat.Completions.ChatCompletionMessageParam;
@@ -52,7 +68,8 @@ export type TeacherMode = "tool" | "json_schema";
 
 export interface TeacherConfig {
   provider: ProviderName;
-  /** OpenAI model name; for provider "local", the path of a .gguf file (relative paths are from the project root). */
+  /** OpenAI model name; for provider "local", the path of a .gguf file; for "labels", the labels file (JSONL, CSV or
+   *  Parquet of {id, labels}). Relative paths are from the project root. */
   model: string;
   /** "tool": a forced function call (the original's way); "json_schema": structured output. OpenAI only. Default tool. */
   mode?: TeacherMode;
@@ -66,8 +83,14 @@ export interface TeacherConfig {
   baseURL?: string;
   /** Sampling temperature. OpenAI: the API default when unset; local: 0. */
   temperature?: number;
-  /** Refuse to start when the estimate is higher, stop sending when the money spent reaches it (USD). */
+  /** USD labeling these records may cost in all (what earlier runs into the same store spent on them counts): refuse
+   *  to start when the estimate is higher than what is left; reserve each request's worst case before it is sent, so
+   *  that the money spent stays within it. */
   budgetUsd?: number;
+  /** The most output tokens one answer may have (OpenAI: sent as max_completion_tokens to api.openai.com, max_tokens
+   *  to other servers), which bounds a request's worst-case cost. Default: 4x a typical answer, at least 256; 8192
+   *  for reasoning models (o-series, gpt-5), whose hidden reasoning counts as output. */
+  maxOutputTokens?: number;
   /** Price live answers at the Batch API rate (e.g. for a Flex-tier endpoint). */
   batchPricing?: boolean;
   /** First backoff before a retry, doubled each time, with jitter (a 429's Retry-After wins). Default 1000 ms. */
@@ -102,6 +125,7 @@ export interface Settings {
   baseURL?: string;
   temperature?: number;
   budgetUsd?: number;
+  maxOutputTokens?: number;
   batchPricing: boolean;
   retryBaseMs: number;
   threads: number;
@@ -111,7 +135,7 @@ export function settings(config: TeacherConfig): Settings {
   if (!providerNames.includes(config.provider)) {
     throw new Error(`TeacherConfig.provider must be ${providerNames.map((n) => `"${n}"`).join(" or ")}, got ${JSON.stringify(config.provider)}`);
   }
-  if (!config.model) throw new Error(`TeacherConfig.model is required (an OpenAI model name, or a .gguf path for provider "local")`);
+  if (!config.model) throw new Error(`TeacherConfig.model is required (an OpenAI model name, a .gguf path for provider "local", a labels file for "labels")`);
   const mode = config.mode ?? "tool";
   if (mode !== "tool" && mode !== "json_schema") throw new Error(`TeacherConfig.mode must be "tool" or "json_schema", got ${JSON.stringify(mode)}`);
   const positive = (name: string, v: number | undefined, dflt: number, min = 1): number => {
@@ -130,17 +154,20 @@ export function settings(config: TeacherConfig): Settings {
     baseURL: config.baseURL,
     temperature: config.temperature,
     budgetUsd: config.budgetUsd,
+    ...(config.maxOutputTokens !== undefined ? { maxOutputTokens: Math.floor(positive("maxOutputTokens", config.maxOutputTokens, 1)) } : {}),
     batchPricing: config.batchPricing ?? false,
     retryBaseMs: positive("retryBaseMs", config.retryBaseMs, 1000, 0),
     threads: Math.floor(positive("threads", config.threads, Math.max(1, Math.floor(os.availableParallelism() / 2)))),
   };
 }
 
+/** Every record has a string id and text, and no two share an id (answers are joined back to records by id). */
 export function checkRecords(records: CorpusRecord[]): void {
   records.forEach((r, i) => {
     if (typeof r?.id !== "string" || r.id === "") throw new Error(`records[${i}] has no string "id"`);
     if (typeof r.text !== "string") throw new Error(`records[${i}] (id ${r.id}) has no string "text"`);
   });
+  checkUniqueIds(records, "records");
 }
 
 // What an answer looks like, for counting its tokens: every field at a typical (longest) value.

@@ -8,8 +8,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as paths from "../paths";
 import { EXIT_WITH_PARENT, trackGroup, untrackGroup } from "../processes";
+import { redactUrls } from "../redact";
 import { git, hardware, versions, type Hardware } from "./machine";
-import { injectParameters, parametersOf, readNotebook, UsageError, validateParameters, type ParamValue } from "./parameters";
+import { injectParameters, parametersOf, readNotebook, UsageError, validateParameters, type Parameter, type ParamValue } from "./parameters";
 import { profileValues } from "./profiles";
 
 // ---------- run metadata ----------
@@ -18,6 +19,9 @@ export interface RunRecord {
   notebook: string;
   profile: string | null;
   parameters: Record<string, ParamValue>;
+  /** What every parameter would be under `npm start` (the notebook's defaults, then the default profile's values):
+   *  the run pages list the parameters that differ from these. */
+  defaults: Record<string, ParamValue>;
   git: { commit: string | null; dirty: boolean | null };
   versions: Record<string, string | null>;
   hardware: Hardware;
@@ -48,6 +52,16 @@ export interface RunOptions {
   env?: Record<string, string>;
   /** Write progress lines to stderr (the kernel's own stderr passes through). */
   quiet?: boolean;
+}
+
+/** The values `npm start` would give this notebook: its declared defaults under the default profile. */
+function startDefaults(name: string, declared: Parameter[]): Record<string, ParamValue> {
+  const own = Object.fromEntries(declared.map((d) => [d.name, d.value]));
+  try {
+    return { ...own, ...profileValues("default", name, declared) };
+  } catch {
+    return own; // no "default" profile in data/profiles.json
+  }
 }
 
 export interface RunResult { ok: boolean; outDir: string; ipynb: string; html: string; runJson: string; record: RunRecord }
@@ -82,7 +96,7 @@ export async function runNotebook(opts: RunOptions): Promise<RunResult> {
       // Linux (DISTILL_EXIT_WITH_PARENT names us). Either way no notebook keeps running without its runner.
       const child = spawn(
         paths.python,
-        ["-m", "distill_runtime.nbexec", "--in", injected, "--out", ipynb, "--html", html, "--cwd", path.dirname(file), "--timeout", String(opts.timeoutS ?? 3600)],
+        ["-m", "distill_runtime.nbexec", "--in", injected, "--out", ipynb, "--html", html, "--cwd", path.dirname(file), "--timeout", String(opts.timeoutS ?? 3600), "--plotly-js", paths.plotlyJs()],
         {
           cwd: paths.root,
           detached: true,
@@ -119,6 +133,7 @@ export async function runNotebook(opts: RunOptions): Promise<RunResult> {
     notebook: path.relative(paths.root, file),
     profile: opts.profile ?? null,
     parameters: values,
+    defaults: startDefaults(name, declared),
     git: { commit: git(["rev-parse", "HEAD"]), dirty: (() => { const s = git(["status", "--porcelain", "--untracked-files=no"]); return s === null ? null : s.length > 0; })() },
     versions: versions(),
     hardware: hardware(),
@@ -133,7 +148,7 @@ export async function runNotebook(opts: RunOptions): Promise<RunResult> {
     results: results.results ?? {},
   };
   const runJson = path.join(outDir, "run.json");
-  fs.writeFileSync(runJson, JSON.stringify(record, null, 2) + "\n");
+  fs.writeFileSync(runJson, redactUrls(JSON.stringify(record, null, 2)) + "\n"); // a parameter or result may hold a URL with credentials
   return { ok: summary.ok, outDir, ipynb, html, runJson, record };
 }
 

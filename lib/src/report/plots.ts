@@ -1,54 +1,95 @@
-// Plotly figures (and small HTML tables) shown through tslab. Charts work offline: the first chart a kernel shows
-// carries plotly.js inline, exactly once per notebook; later charts wait for it. Div ids count up per kernel so the
-// same notebook run twice gives the same HTML. Outside a kernel (plain node) `show` returns the HTML and prints
-// nothing, so lib code and tests can call it.
+// Plotly figures (and small HTML tables) shown through tslab. Each figure goes out as one mime bundle: the figure
+// JSON (application/vnd.plotly.v1+json: what nbviewer and JupyterLab's plotly renderer draw, and what the runner's
+// HTML export draws from) and a light text/html fallback that draws the same JSON with the page's plotly.js. In a live
+// kernel the first figure also shows plotly.js once (JupyterLab 4 has no plotly renderer unless jupyterlab-plotly is
+// installed, so the fallback needs it); the headless runner drops that copy from the saved .ipynb and inlines the
+// library once into the exported HTML instead (python-runtime/distill_runtime/nbexec.py). Div ids count up per kernel
+// so the same notebook run twice gives the same output. Outside a kernel (plain node) nothing is shown.
+//
+// plotly.js is the "cartesian" partial bundle (1.4 MB instead of 4.8 MB: four self-contained reports per run):
+// bar, box, contour, heatmap, histogram, histogram2d(contour), image, pie, scatter, scatterternary, violin.
 import * as fs from "node:fs";
 import { escapeHtml } from "../html";
+import { plotlyJs, plotlyPackage } from "../paths";
 
 export interface Figure { data: Record<string, unknown>[]; layout?: Record<string, unknown>; config?: Record<string, unknown> }
-type Display = { html(s: string): void };
-interface Tslab { display: Display; newDisplay(): Display }
+type MimeBundle = Record<string, unknown>;
+interface DisplayData { data: MimeBundle; metadata: Record<string, unknown>; transient: { display_id?: string } }
+interface TslabJupyter { lastWriteDisplayData: ((d: DisplayData, update: boolean) => void) | null }
+
+export const PLOTLY_MIME = "application/vnd.plotly.v1+json";
+/** Trace types the bundled plotly.js draws; a figure with another type is refused with a clear error. */
+export const TRACE_TYPES = ["bar", "box", "contour", "heatmap", "histogram", "histogram2d", "histogram2dcontour", "image", "pie", "scatter", "scatterternary", "violin"];
+const PLOTLY_MARK = "/*distill:plotly-lib*/";
 
 let plotlyShown = false;
 let nextId = 1;
-const PLOTLY_MARK = "/*distill:plotly-lib*/";
 
-function tslab(): Tslab | null {
+function jupyter(): TslabJupyter | null {
   try {
-    // Loaded lazily: tslab is the kernel; in plain node it loads but its display throws "Not ready".
-    return require("tslab") as Tslab;
+    // Loaded lazily: tslab is the kernel. Its public display API sends one mime type per output, so a bundle goes
+    // through the writer it uses itself; in plain node the writer is null and nothing is shown.
+    return require("tslab/dist/jupyter") as TslabJupyter;
   } catch {
     return null;
   }
 }
 
-function tryDisplay(html: string, target?: Display): boolean {
-  const t = tslab();
-  if (!t) return false;
+/** Send one display_data (or update_display_data for a display id shown before). False outside a kernel. */
+function emit(data: MimeBundle, displayId?: string, update = false): boolean {
+  const write = jupyter()?.lastWriteDisplayData;
+  if (!write) return false;
   try {
-    (target ?? t.display).html(html);
+    write({ data, metadata: {}, transient: displayId ? { display_id: displayId } : {} }, update);
     return true;
   } catch {
     return false;
   }
 }
 
+function tryDisplay(html: string): boolean {
+  return emit({ "text/html": html });
+}
+
 export function plotlyLibHtml(): string {
-  const src = fs.readFileSync(require.resolve("plotly.js-dist-min"), "utf8");
+  const src = fs.readFileSync(plotlyJs(), "utf8");
   return `<script>${PLOTLY_MARK}\n${src.replace(/<\/script/gi, "<\\/script")}\n;(window.__distillPending||[]).splice(0).forEach(function(f){f()});</script>`;
 }
 
 const jsonForScript = (v: unknown): string => JSON.stringify(v).replace(/</g, "\\u003c");
 
+/** Axis titles stay inside the figure's box: margins grow to fit tick labels and titles (plotly's automargin). */
+function withAutomargin(layout: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...layout };
+  for (const axis of ["xaxis", "yaxis"]) out[axis] = { automargin: true, ...(layout[axis] as Record<string, unknown> | undefined) };
+  return out;
+}
+
+/** The figure as plotly draws it: our layout defaults (responsive, automargin) under the figure's own settings. */
+export function figureSpec(fig: Figure): { data: Record<string, unknown>[]; layout: Record<string, unknown>; config: Record<string, unknown> } {
+  const unknown = fig.data.map((t) => String(t.type ?? "scatter")).filter((t) => !TRACE_TYPES.includes(t));
+  if (unknown.length) {
+    throw new Error(`plots: trace type ${[...new Set(unknown)].join(", ")} is not in the bundled plotly.js (${plotlyPackage}); use one of ${TRACE_TYPES.join(", ")}`);
+  }
+  const layout = withAutomargin({ autosize: true, margin: { t: 48, r: 24, b: 24, l: 24 }, ...fig.layout });
+  return { data: fig.data, layout, config: { responsive: true, displaylogo: false, ...fig.config } };
+}
+
 export function figureHtml(fig: Figure, id: string): string {
-  const layout: Record<string, unknown> = { autosize: true, margin: { t: 48, r: 24, b: 56, l: 64 }, ...fig.layout };
-  const height = typeof layout.height === "number" ? layout.height : 420;
-  const payload = jsonForScript({ data: fig.data, layout, config: { responsive: true, displaylogo: false, ...fig.config } });
+  const spec = figureSpec(fig);
+  const height = typeof spec.layout.height === "number" ? spec.layout.height : 420;
   return (
     `<div id="${id}" class="distill-plot" style="width:100%;height:${height}px"></div>` +
-    `<script>(function(){var f=${payload};function draw(){window.Plotly.react("${id}",f.data,f.layout,f.config)}` +
+    `<script>(function(){var f=${jsonForScript(spec)};function draw(){window.Plotly.react("${id}",f.data,f.layout,f.config)}` +
     `if(window.Plotly){draw()}else{(window.__distillPending=window.__distillPending||[]).push(draw)}})();</script>`
   );
+}
+
+/** One figure as a mime bundle: the figure JSON, the HTML fallback, and a line of text for plain frontends. */
+export function figureBundle(fig: Figure, id: string): MimeBundle {
+  const t = fig.layout?.title as { text?: string } | string | undefined;
+  const name = typeof t === "string" ? t : t?.text;
+  return { [PLOTLY_MIME]: figureSpec(fig), "text/html": figureHtml(fig, id), "text/plain": `<Figure${name ? `: ${name}` : ""}>` };
 }
 
 function ensurePlotly(): void {
@@ -58,17 +99,19 @@ function ensurePlotly(): void {
 
 /** Show a figure in the notebook (nothing outside a kernel). Returns nothing, so tslab echoes nothing. */
 export function show(fig: Figure): void {
+  const bundle = figureBundle(fig, `distill-plot-${nextId++}`);
   ensurePlotly();
-  tryDisplay(figureHtml(fig, `distill-plot-${nextId++}`));
+  emit(bundle);
 }
 
 /** A chart that redraws in place (one output, updated): for live training curves. */
 export function live(initial: Figure): { update(fig: Figure): void } {
+  figureSpec(initial);
   ensurePlotly();
   const id = `distill-plot-${nextId++}`;
-  const handle = tslab()?.newDisplay();
+  let shown = false;
   const render = (fig: Figure): void => {
-    if (handle) tryDisplay(figureHtml(fig, id), handle);
+    shown = emit(figureBundle(fig, id), id, shown) || shown;
   };
   render(initial);
   return { update: render };
@@ -81,8 +124,14 @@ export function bar(x: (string | number)[], y: number[], o: { title?: string; yT
   const error_y = o.errorLow && o.errorHigh ? { type: "data", symmetric: false, array: o.errorHigh.map((h, i) => h - y[i]), arrayminus: o.errorLow.map((l, i) => y[i] - l) } : undefined;
   return {
     data: [{ type: "bar", x, y, error_y, text: o.text, textposition: o.text ? "outside" : undefined }],
-    layout: { title: title(o.title), yaxis: { title: title(o.yTitle), range: o.yRange, type: o.logY ? "log" : undefined }, xaxis: { title: title(o.xTitle) } },
+    layout: { title: title(o.title), yaxis: { title: title(o.yTitle), range: o.yRange, type: o.logY ? "log" : undefined }, xaxis: { title: title(o.xTitle) }, ...heightForLabels(x) },
   };
+}
+
+/** Long category names are drawn slanted under the axis and take height from the bars: give it back. */
+function heightForLabels(x: (string | number)[]): { height?: number } {
+  const longest = Math.max(0, ...x.map((v) => String(v).length));
+  return x.length > 6 && longest > 14 ? { height: Math.min(720, 360 + Math.round(longest * 5.5)) } : {};
 }
 
 export function groupedBar(x: string[], series: { name: string; y: number[] }[], o: { title?: string; yTitle?: string; stacked?: boolean; yRange?: [number, number] } = {}): Figure {
@@ -135,13 +184,16 @@ export function tableHtml(rows: Record<string, unknown>[], o: { columns?: string
   const max = o.maxChars ?? 160;
   const cell = (v: unknown): string => {
     const s = formatCell(v);
-    return s.length > max ? `<td style="${TD}" title="${esc(s)}">${esc(s.slice(0, max))}…</td>` : `<td style="${TD}">${esc(s).replace(/\n/g, "<br>")}</td>`;
+    if (s.length > max) return `<td style="${TD}" title="${esc(s)}">${esc(s.slice(0, max))}…</td>`;
+    // Short values (numbers, dates, kinds) stay on one line; long text wraps.
+    return `<td style="${TD}${s.length <= 16 ? ";white-space:nowrap" : ""}">${esc(s).replace(/\n/g, "<br>")}</td>`;
   };
   return (
-    `<table class="distill-table" style="border-collapse:collapse;font-size:13px">` +
+    // A wide table scrolls inside its own box instead of pushing the page wider than the window.
+    `<div class="distill-table-wrap" style="overflow-x:auto;max-width:100%"><table class="distill-table" style="border-collapse:collapse;font-size:13px">` +
     (o.caption ? `<caption style="text-align:left;font-weight:600">${esc(o.caption)}</caption>` : "") +
     `<thead><tr>${columns.map((c) => `<th style="text-align:left;border-bottom:1px solid #999;padding:2px 8px">${esc(c)}</th>`).join("")}</tr></thead>` +
-    `<tbody>${rows.map((r) => `<tr>${columns.map((c) => cell(r[c])).join("")}</tr>`).join("")}</tbody></table>`
+    `<tbody>${rows.map((r) => `<tr>${columns.map((c) => cell(r[c])).join("")}</tr>`).join("")}</tbody></table></div>`
   );
 }
 
@@ -180,5 +232,5 @@ export function dataframe(input: Record<string, unknown>[] | { columns: string[]
 
 /** Pretty-printed JSON in a collapsible block (for schemas and configs). */
 export function json(value: unknown, summary = "JSON"): void {
-  tryDisplay(`<details><summary>${esc(summary)}</summary><pre style="font-size:12px">${esc(JSON.stringify(value, null, 2))}</pre></details>`);
+  tryDisplay(`<details><summary>${esc(summary)}</summary><pre style="font-size:12px;white-space:pre-wrap;overflow-wrap:anywhere">${esc(JSON.stringify(value, null, 2))}</pre></details>`);
 }

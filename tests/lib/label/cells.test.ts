@@ -12,7 +12,7 @@ test("teacherConfig: provider auto follows the environment; a bad provider is na
     assert.equal(c.model, "gpt-4o-mini");
     assert.equal(c.budgetUsd, 2);
     assert.equal(label.teacherConfig({ provider: "openai", model: "gpt-4o", mode: "tool", concurrency: 4, budgetUsd: 0 }).budgetUsd, undefined);
-    assert.throws(() => label.teacherConfig({ provider: "anthropic", model: "x", mode: "tool", concurrency: 1, budgetUsd: 0 }), /teacherProvider must be "auto", "openai" or "local", got "anthropic"/);
+    assert.throws(() => label.teacherConfig({ provider: "anthropic", model: "x", mode: "tool", concurrency: 1, budgetUsd: 0 }), /teacherProvider must be "auto", "openai", "local", "labels", got "anthropic"/);
   } finally {
     if (saved.key === undefined) delete process.env.OPENAI_API_KEY;
     else process.env.OPENAI_API_KEY = saved.key;

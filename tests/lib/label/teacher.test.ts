@@ -204,6 +204,12 @@ describe("teacher with an OpenAI-protocol server", () => {
     // Both paid answers count, the invalid one included.
     assert.ok(run.results[1].costUsd > 0 && run.results[1].usage.inputTokens > 0);
     assert.equal(answers.failures, 3);
+    // A repair's cost counts under the record's first request, so a budget that resumes this work sees it.
+    const firstKey = fake.requests.find((r) => r.text === b.text && !r.repair)!.key;
+    const repairKey = fake.requests.find((r) => r.text === b.text && r.repair)!.key;
+    const lines = fs.readFileSync(answers.file, "utf8").trim().split("\n").map((l) => JSON.parse(l) as label.StoreEntry);
+    assert.equal(lines.find((e) => e.key === repairKey)?.rootKey, firstKey);
+    assert.ok(Math.abs(answers.spentOn([firstKey]) - run.results[1].costUsd) < 1e-12);
 
     fake.reset();
     const rerun = await label.labelRecords(task, [a, b], config(fake), { store: answers, prices });
@@ -332,7 +338,7 @@ describe("teacher with an OpenAI-protocol server", () => {
     assert.equal(imported.imported, 4);
     assert.equal(imported.failed, 1);
     assert.deepEqual(imported.unmatched, ["someone-else"]);
-    const standard = answers.entries().reduce((a, e) => a + pricesLib.apiCallCost(prices, model, e.usage!), 0);
+    const standard = [...answers.entries()].reduce((a, e) => a + pricesLib.apiCallCost(prices, model, e.usage!), 0);
     assert.ok(Math.abs(imported.costUsd - standard / 2) < 1e-12, "batch price is half");
 
     // The notebook then goes on at no cost: only the record that failed in the batch is sent live.
@@ -360,7 +366,7 @@ describe("teacher with an OpenAI-protocol server", () => {
     const storedKeys = (): Set<string> => {
       if (!fs.existsSync(job.storeFile)) return new Set();
       const s = label.AnswerStore.open(job.storeFile); // also what the child does on start: drop a torn line
-      const keys = new Set(s.entries().map((e) => e.key));
+      const keys = new Set(s.keys());
       void s.close();
       return keys;
     };

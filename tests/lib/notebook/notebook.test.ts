@@ -116,10 +116,20 @@ test("a run writes the executed notebook, offline HTML with plotly once, and run
   }
   const html = fs.readFileSync(path.join(a, "smoke.html"), "utf8");
   assert.equal(html.split("/*distill:plotly-lib*/").length - 1, 1, "plotly inlined exactly once");
+  // The .ipynb keeps the figure as plotly JSON (with a light HTML fallback), not the library.
+  const ipynb = fs.readFileSync(path.join(a, "smoke.ipynb"), "utf8");
+  assert.ok(!ipynb.includes("/*distill:plotly-lib*/"), "no plotly.js in the .ipynb");
+  const outputs = (JSON.parse(ipynb) as { cells: { outputs?: { data?: Record<string, unknown> }[] }[] }).cells.flatMap((c) => c.outputs ?? []);
+  const figure = outputs.find((o) => o.data?.["application/vnd.plotly.v1+json"]);
+  assert.ok(figure, "a figure output with the plotly mime type");
+  assert.deepEqual((figure.data!["application/vnd.plotly.v1+json"] as { data: { y: number[] }[] }).data[0].y, [1, 4, 9, 16]);
+  assert.match(String(figure.data!["text/html"]), /class="distill-plot"/);
+  assert.ok(ipynb.length < 100_000, `the .ipynb is small (${ipynb.length} bytes)`);
   assert.doesNotMatch(html, /<script[^>]*src="https?:/, "no network scripts");
   assert.match(html, /hi: squares/);
   const record = JSON.parse(fs.readFileSync(path.join(a, "run.json"), "utf8"));
   assert.deepEqual(record.parameters, { count: 4, greeting: "hi" });
+  assert.deepEqual(record.defaults, { greeting: "hello", count: 3, fail: false, echoEnv: "" }, "the values npm start would use");
   assert.deepEqual(record.results.squares, [1, 4, 9, 16]);
   assert.deepEqual(record.headline, [{ label: "Items", value: 4 }]);
   for (const k of ["node", "python", "torch", "transformers"]) assert.ok(record.versions[k], `version of ${k}`);
@@ -142,4 +152,22 @@ test("secrets from the environment never reach a written file", () => {
     for (const v of Object.values(fakes)) assert.ok(!text.includes(v), `${f} contains a secret`);
   }
   assert.match(fs.readFileSync(path.join(out, "smoke.ipynb"), "utf8"), /OPENAI_API_KEY=\[redacted\]/);
+});
+
+test("a password in OPENAI_BASE_URL, or in a URL parameter, never reaches a written file", () => {
+  const out = tempDir("url-secrets");
+  const password = "pw-SMOKE-s3cret-1234";
+  const queryKey = "query-SECRET-key-5678";
+  const env = { OPENAI_BASE_URL: `http://alice:${password}@127.0.0.1:9/v1?api-key=${queryKey}` };
+  // The notebook prints the variable, and a parameter that is itself a URL with credentials lands in run.json.
+  const r = runCli("notebook", [smoke, "-p", "echoEnv=OPENAI_BASE_URL", "-p", `greeting=http://carol:${password}@example.com/x`, "--out", out], env);
+  assert.equal(r.code, 0, r.stderr);
+  const written = filesUnder(out);
+  assert.ok(written.some((f) => f.endsWith("run.json")) && written.some((f) => f.endsWith(".html")));
+  for (const f of written) {
+    const text = fs.readFileSync(f, "utf8");
+    for (const secret of [password, queryKey, `alice:${password}`]) assert.ok(!text.includes(secret), `${path.basename(f)} contains ${secret}`);
+  }
+  assert.match(fs.readFileSync(path.join(out, "smoke.ipynb"), "utf8"), /OPENAI_BASE_URL=http:\/\/\[redacted\]@127\.0\.0\.1:9/);
+  assert.match(fs.readFileSync(path.join(out, "run.json"), "utf8"), /http:\/\/\[redacted\]@example\.com/);
 });

@@ -6,6 +6,7 @@ import { plots, report } from "@distill/lib";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { tempDir } from "../../support/notebooks";
+import { contractRun } from "../../support/run-records";
 
 const hostile = `x" onmouseover="alert(1)" style="position:fixed" data-x='y' <img src=x onerror=alert(2)> & more`;
 
@@ -29,13 +30,28 @@ test("tableHtml: a clipped cell's tooltip keeps the text inside its title attrib
   assert.match(html, /&lt;img src=x onerror=alert\(2\)&gt; &amp; more/);
 });
 
-test("noteHtml and the index page escape text; figure payloads cannot close their script", () => {
+test("noteHtml and the run pages escape text; figure payloads cannot close their script", () => {
   assert.equal(plots.noteHtml(`<b>${hostile}</b>`, { italic: true }).includes("<b>"), false);
-  const out = tempDir("index-html");
-  const file = report.writeIndex(out, [{ name: hostile, html: path.join(out, `${hostile}.html`), ok: false, seconds: 1, headline: [{ label: hostile, value: hostile, unit: hostile }] }], hostile);
-  const page = fs.readFileSync(file, "utf8");
-  assert.deepEqual(attributes(page).filter((a) => a.name.startsWith("on")), []);
-  assert.doesNotMatch(page, /<img/);
+  // A run whose run.json carries hostile text wherever the run pages show text from it.
+  const files = contractRun({ runId: hostile, changed: { greeting: hostile } });
+  files[0].record.results!.label = { teacher: hostile };
+  const inf = files[2].record.results!.inference as { perField: { field: string }[]; baselines: { name: string; note?: string }[] };
+  inf.perField[0].field = hostile;
+  inf.baselines[0].name = hostile;
+  inf.baselines[0].note = hostile;
+  (files[3].record.results!.cost as { table: { option: string; basisNote?: string }[] }).table[2].option = hostile;
+  files.push({ path: `${hostile}/run.json`, record: { notebook: `notebooks/${hostile}.ipynb`, ok: false, error: { index: 1, text: hostile } } });
+  const dir = tempDir("run-pages-html");
+  for (const f of files) {
+    fs.mkdirSync(path.join(dir, "run", path.dirname(f.path)), { recursive: true });
+    fs.writeFileSync(path.join(dir, "run", f.path), JSON.stringify(f.record));
+  }
+  const pages = [report.writeRunPage(path.join(dir, "run"), hostile).file, report.writeRunsPage(dir)].map((f) => fs.readFileSync(f, "utf8"));
+  for (const page of pages) {
+    assert.deepEqual(attributes(page).filter((a) => a.name.startsWith("on")), []);
+    assert.doesNotMatch(page, /<img/);
+    assert.match(page, /&lt;img src=x onerror=alert\(2\)&gt; &amp; more/);
+  }
   const fig = plots.figureHtml(plots.bar([`</script><script>alert(1)</script>`], [1], { title: hostile }), "distill-plot-1");
   assert.equal(fig.match(/<\/script>/g)?.length, 1, "only the figure's own closing tag");
 });

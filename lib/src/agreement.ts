@@ -1,4 +1,6 @@
-// How well the student agrees with the teacher. Pure TypeScript: no I/O, no randomness except a seeded generator.
+// How well one labeling agrees with another: the student with the teacher (notebook 3), a teacher with the human
+// reference labels (notebook 1's teacher quality), one annotator with another. Shared because both steps need the
+// same arithmetic. Pure TypeScript: no I/O, no randomness except a seeded generator.
 //
 // The headline number is the original notebooks' metric: per record, the fraction of fields whose value equals the
 // teacher's, averaged over records. With a fixed number of fields that is the micro-averaged field agreement.
@@ -142,7 +144,7 @@ function classKey(value: LabelValue): string {
   return typeof value === "string" ? value : String(value);
 }
 
-function isValidValue(field: EvalTask["fields"][number], value: unknown): value is LabelValue {
+export function isValidValue(field: EvalTask["fields"][number], value: unknown): value is LabelValue {
   switch (field.type) {
     case "boolean":
       return typeof value === "boolean";
@@ -180,7 +182,7 @@ function ratio(numerator: number, denominator: number, whenZero: string): MaybeN
   return denominator === 0 ? { value: null, reason: whenZero } : { value: numerator / denominator };
 }
 
-function percentile(sorted: Float64Array, q: number): number {
+export function percentile(sorted: Float64Array, q: number): number {
   // Linear interpolation between closest ranks (numpy's default).
   const pos = (sorted.length - 1) * q;
   const lo = Math.floor(pos);
@@ -395,4 +397,10 @@ export function evaluateAgreement(
     perRecord,
     bootstrap: { ...options },
   };
+}
+
+/** Mean of the fields' kappas that are defined; null when none is. */
+export function meanKappa(evaluation: Pick<Evaluation, "perField">): number | null {
+  const ks = evaluation.perField.map((f) => f.kappa.value).filter((k): k is number => k !== null);
+  return ks.length ? ks.reduce((a, b) => a + b, 0) / ks.length : null;
 }
