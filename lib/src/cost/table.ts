@@ -117,6 +117,9 @@ export function costTable(prices: Prices, opts: CostTableOptions): CostRow[] {
         }),
       );
     }
+    if (!rows.some((r) => r.kind === "student")) {
+      throw new Error(`costTable: no GPU rate could price the student (${s.gpuRates.map((r) => r.gpu).join(", ") || "no rates given"}): a GPU needs a measurement on it or an entry in data/hardware.json, and an estimate needs the student's parameter count (run notebook 2 in this workDir) and its tokens per record (measure its throughput here)`);
+    }
   }
   return rows;
 }

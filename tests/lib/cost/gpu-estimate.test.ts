@@ -85,7 +85,12 @@ test("a GPU nothing can say about is left out of the table rather than guessed",
   const onGpu = (gpu: string) => cost.throughputOnGpu(gpu, { measured: cpu, workload: null, hardware, gpuBench: null });
   assert.equal(onGpu("H100 SXM 80GB"), null, "no parameter count or tokens per record: no roofline");
   assert.equal(onGpu("TPU v5e"), null, "not in the hardware table");
-  const rows = cost.costTable(prices, { corpusSize: 1000, teacher: "gpt-4", models: [], batch: false, avgTokens: { input: 276, output: 42 }, student: { gpuRates: [{ gpu: "TPU v5e", provider: "GCP", usd_per_hour: 1.2 }], onGpu } });
-  assert.deepEqual(rows.map((r) => r.kind), ["api"]);
+  const tpu = { gpu: "TPU v5e", provider: "GCP", usd_per_hour: 1.2 };
+  const h100 = pricesLib.gpuPrice(prices, "H100 SXM 80GB", "RunPod", "community");
+  const base = { corpusSize: 1000, teacher: "gpt-4", models: [], batch: false, avgTokens: { input: 276, output: 42 } };
+  const measuredOnH100 = (gpu: string) => cost.throughputOnGpu(gpu, { measured: { recordsPerSecond: 50, hardware: "NVIDIA H100 80GB HBM3" }, workload: null, hardware, gpuBench: null });
+  const rows = cost.costTable(prices, { ...base, student: { gpuRates: [tpu, h100], onGpu: measuredOnH100 } });
+  assert.deepEqual(rows.map((r) => [r.kind, r.basis]), [["api", "list price"], ["student", "measured"]]);
+  assert.throws(() => cost.costTable(prices, { ...base, student: { gpuRates: [tpu, h100], onGpu } }), /no GPU rate could price the student \(TPU v5e, H100 SXM 80GB\).*parameter count \(run notebook 2/);
   assert.equal(cost.basesOf([{ basis: "measured" }, { basis: "estimated" }, { basis: "estimated" }]), "measured and estimated");
 });
