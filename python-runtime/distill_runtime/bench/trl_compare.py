@@ -89,6 +89,7 @@ def run_ours(config: TrainConfig, out: Path) -> dict[str, Any]:
     from ..model import load_tokenizer, resolve_base_model
     from ..task import load_task
     from ..training import recipe
+    from ..training.batches import labels_for
 
     # Per-step wall and CPU time: stamp each start/step event as the loop emits it (logging_steps is 1).
     marks: list[tuple[str, float, float, dict[str, Any]]] = []
@@ -122,8 +123,11 @@ def run_ours(config: TrainConfig, out: Path) -> dict[str, Any]:
         clock.losses.append(fields["loss"])
         clock.grad_norms.append(fields["grad_norm"])
     start = marks[0][3]
+    used = sorted({i for b in micro for row in b for i in row})
+    targets = sum(sum(1 for label in labels_for(tokenized[i]) if label >= 0) for i in used)
     return clock.summary(
         "ours",
+        target_tokens_share=round(targets / max(sum(len(tokenized[i].input_ids) for i in used), 1), 4),
         runtime_s=round(runtime_s, 1),
         params_trainable=start["params_trainable"],
         packing_efficiency=start["info"]["packing_efficiency"],
@@ -142,13 +146,13 @@ def run_trl(config: TrainConfig, impl: str, out: Path) -> dict[str, Any]:
             "npm run bench installs it; by hand: .venv/bin/pip install -e 'python-runtime[bench]'",
         ) from e
     import torch
-    from peft import LoraConfig, get_peft_model
+    from peft import LoraConfig
     from transformers import TrainerCallback
 
     from ..model import device_and_dtype, load_model_and_tokenizer, quiet_transformers
     from ..task import load_task, read_examples, render_prompt, render_target
     from ..training.batches import labels_for, split_eval
-    from ..training.recipe import attention_implementation
+    from ..training.recipe import add_lora, attention_implementation
 
     quiet_transformers()
     task = load_task(config.task_file)
@@ -165,15 +169,16 @@ def run_trl(config: TrainConfig, impl: str, out: Path) -> dict[str, Any]:
         attn_implementation=attention_implementation(config, device),
     )
     model.config.use_cache = False
-    lora = LoraConfig(
-        r=config.lora_r,
-        lora_alpha=config.lora_alpha,
-        lora_dropout=config.lora_dropout,
-        target_modules=config.target_modules,
-        bias="none",
-        task_type="CAUSAL_LM",
-    )
     if impl == "trl-native":
+        # As users write it: a peft_config for SFTTrainer, the same LoRA hyperparameters.
+        lora = LoraConfig(
+            r=config.lora_r,
+            lora_alpha=config.lora_alpha,
+            lora_dropout=config.lora_dropout,
+            target_modules=config.target_modules,
+            bias="none",
+            task_type="CAUSAL_LM",
+        )
         examples = read_examples(config.train_file, task, require_labels=True)
         train_examples, _ = split_eval(examples, config.eval_fraction, config.max_eval_examples, config.seed)
         assert all(e.labels is not None for e in train_examples)
@@ -186,7 +191,8 @@ def run_trl(config: TrainConfig, impl: str, out: Path) -> dict[str, Any]:
         trainer_model, peft_kw = model, {"peft_config": lora}
         data_kw: dict[str, Any] = {"packing": True, "max_length": config.max_seq_len}
     else:
-        trainer_model, peft_kw = get_peft_model(model, lora), {}
+        # Our loop's own LoRA setup (training/recipe.py add_lora): the same targets and init whatever the recipe does.
+        trainer_model, peft_kw = add_lora(model, config, quantized=False), {}
         tokenized, micro = our_step_plan(config, tokenizer, task, steps)
         rows = []
         for batch in micro:
