@@ -217,10 +217,11 @@ def make_result(
     out_file: Path,
 ) -> dict[str, Any]:
     where = machine["gpu"] or f"{machine['cpu']} (CPU)"
+    precision = "bf16" if machine["gpu"] else "fp32"  # run_bench: bf16 on CUDA, fp32 for the CPU check
     pct = lambda x: None if x is None else round(100 * x, 1)  # noqa: E731
     metrics = [
         {
-            "name": "LoRA training tokens/s (bf16, r16 all-linear)",
+            "name": f"LoRA training tokens/s ({precision}, r16 all-linear)",
             "value": training.get("tokens_per_s"),
             "unit": "tokens/s",
             "note": f"{plan.micro_batch_size} x {plan.max_seq_len} packed tokens x {plan.grad_accum_steps} "
