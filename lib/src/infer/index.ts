@@ -3,6 +3,7 @@
 // teacher.
 //   config.ts       the infer config (mirrors python-runtime's inference/config.py)
 //   job.ts          infer(): run the job, typed metrics          predictions.ts   its output file read back
+//   corpus-config.ts, corpus-job.ts   labelCorpus(): the whole corpus into Parquet shards, resumable, on Ray if asked
 //   ../agreement.ts agreement, Cohen's kappa, bootstrap intervals, confusion matrices (shared: pure, no I/O)
 //   compare.ts      disagreements, agreement by group, a table comparing models
 //   baselines.ts    baselines that need no model (majority class, the task's keyword rules), mean kappa's interval
@@ -15,6 +16,8 @@ export * from "./baselines";
 export * from "./cells";
 export * from "./compare";
 export * from "./config";
+export * from "./corpus-config";
+export * from "./corpus-job";
 export {
   evaluateAgreement,
   meanKappa,

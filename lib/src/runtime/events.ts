@@ -38,6 +38,9 @@ export const ProgressEventSchema = z.strictObject({
   total: z.int(),
   records_per_s: z.number(),
   tokens_per_s: nullableNumber,
+  /** The label-corpus job: seconds left at the current rate, and the whole corpus's cost at that rate. */
+  eta_s: nullableNumber,
+  projected_cost_usd: nullableNumber,
 });
 export const DoneEventSchema = z.strictObject({
   ...base,
@@ -73,7 +76,7 @@ export type ProgressEvent = z.infer<typeof ProgressEventSchema>;
 export type DoneEvent = z.infer<typeof DoneEventSchema>;
 export type ErrorEvent = z.infer<typeof ErrorEventSchema>;
 export type JobEvent = z.infer<typeof JobEventSchema>;
-export type JobName = "train" | "merge" | "infer" | "export" | "tokens";
+export type JobName = "train" | "merge" | "infer" | "export" | "tokens" | "label-corpus";
 
 /** Parse and validate one stdout line. Throws an Error that quotes the line and says what is wrong. */
 export function parseEventLine(line: string): JobEvent {

@@ -7,7 +7,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..inference.config import InferConfig
-from ..inference.output import Throughput, default_max_new_tokens, emit_start, json_object_end, prediction
+from ..inference.output import (
+    Throughput,
+    default_max_new_tokens,
+    emit_start,
+    json_object_end,
+    labeled,
+    prediction,
+)
 from ..task import Example, Task, encode_prompt, render_prompt
 from .base import Write
 
@@ -121,3 +128,30 @@ class TransformersEngine:
                 meter.emit_progress()
             write([by_index[i] for i in window])  # input order restored
         return {"device": str(device), "max_new_tokens": max_new_tokens}
+
+    def open(self, config: InferConfig, task: Task) -> TransformersLabeler:
+        model, tokenizer, device = load_transformers_model(config)
+        return TransformersLabeler(config, task, model, tokenizer, device)
+
+
+class TransformersLabeler:
+    """The loaded model for batch-at-a-time callers: label_batch sorts its texts by prompt length (less padding),
+    generates config.batch_size at a time, and returns the rows in the texts' order."""
+
+    def __init__(self, config: InferConfig, task: Task, model: Any, tokenizer: Any, device: Any) -> None:
+        self.config, self.task, self.model, self.tokenizer, self._device = config, task, model, tokenizer, device
+        self.device = str(device)
+        self.max_new_tokens = config.max_new_tokens or default_max_new_tokens(task, tokenizer)
+        self.params_total = sum(p.numel() for p in model.parameters())
+
+    def label_batch(self, texts: list[str]) -> list[dict[str, Any]]:
+        prompts = [encode_prompt(self.tokenizer, render_prompt(self.task, t)) for t in texts]
+        rows: list[dict[str, Any] | None] = [None] * len(texts)
+        order = sorted(range(len(texts)), key=lambda i: -len(prompts[i]))
+        for batch in windows(order, self.config.batch_size):
+            outputs = generate_batch(
+                self.model, self.tokenizer, [prompts[i] for i in batch], self.max_new_tokens, self._device
+            )
+            for i, (text, n) in zip(batch, outputs, strict=True):
+                rows[i] = labeled(self.task, text, len(prompts[i]), n)
+        return [r for r in rows if r is not None]

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import JobError
 from ..inference.config import InferConfig
-from ..inference.output import Throughput, default_max_new_tokens, emit_start, prediction
+from ..inference.output import Throughput, default_max_new_tokens, emit_start, labeled, prediction
 from ..task import Example, Task, encode_prompt, json_schema, render_prompt, resolve_path
 from .base import Write
 
@@ -34,6 +34,39 @@ def vllm_model_folder(spec: str) -> str:
     return source.name_or_dir
 
 
+def adapter_engine_kwargs(adapter_dir: str) -> tuple[Path, dict[str, Any]]:
+    """The adapter folder and the vLLM engine arguments that serve it (also what ray.data.llm's processor gets)."""
+    adapter = resolve_path(adapter_dir)
+    adapter_config = adapter / "adapter_config.json"
+    if not adapter_config.is_file():
+        raise JobError("config", f"no LoRA adapter in {adapter} (adapter_config.json missing)")
+    rank = int(json.loads(adapter_config.read_text())["r"])
+    # vLLM serves the adapter unmerged; "merge" only matters to the transformers engine.
+    # vLLM accepts only its fixed LoRA ranks (powers of two from 8): round the adapter's rank up.
+    return adapter, {"enable_lora": True, "max_lora_rank": max(8, 1 << (rank - 1).bit_length()), "max_loras": 1}
+
+
+def engine_kwargs(config: InferConfig, max_model_len: int) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        # Only as long as this job needs: a long-context model's full window could leave no room for the KV cache.
+        "max_model_len": max_model_len,
+        "enable_prefix_caching": True,
+        "gpu_memory_utilization": config.gpu_memory_utilization,
+        "seed": 0,
+    }
+    if config.dtype != "auto":
+        kwargs["dtype"] = config.dtype
+    if config.adapter_dir is not None:
+        kwargs.update(adapter_engine_kwargs(config.adapter_dir)[1])
+    return kwargs
+
+
+def model_spec(config: InferConfig) -> str:
+    spec = config.merged_dir if config.merged_dir is not None else config.model
+    assert spec is not None
+    return spec
+
+
 class VllmEngine:
     name = "vllm"
 
@@ -47,34 +80,15 @@ class VllmEngine:
 
         from ..model import ModelSource, load_tokenizer
 
-        spec = config.merged_dir if config.merged_dir is not None else config.model
-        assert spec is not None
-        folder = vllm_model_folder(spec)
+        folder = vllm_model_folder(model_spec(config))
         # The prompts are tokenized here, exactly as training does, and handed to vLLM as ids.
         tokenizer = load_tokenizer(ModelSource(folder))
         max_new_tokens = config.max_new_tokens or default_max_new_tokens(task, tokenizer)
         prompts = [encode_prompt(tokenizer, render_prompt(task, e.text)) for e in examples]
-        llm_kwargs: dict[str, Any] = {
-            "model": folder,
-            # Only as long as this job needs: a long-context model's full window could leave no room for the KV cache.
-            "max_model_len": max(len(p) for p in prompts) + max_new_tokens,
-            "enable_prefix_caching": True,
-            "gpu_memory_utilization": config.gpu_memory_utilization,
-            "seed": 0,
-        }
-        if config.dtype != "auto":
-            llm_kwargs["dtype"] = config.dtype
+        llm_kwargs = {"model": folder, **engine_kwargs(config, max(len(p) for p in prompts) + max_new_tokens)}
         lora_request = None
         if config.adapter_dir is not None:
-            adapter = resolve_path(config.adapter_dir)
-            adapter_config = adapter / "adapter_config.json"
-            if not adapter_config.is_file():
-                raise JobError("config", f"no LoRA adapter in {adapter} (adapter_config.json missing)")
-            rank = int(json.loads(adapter_config.read_text())["r"])
-            # vLLM serves the adapter unmerged; "merge" only matters to the transformers engine.
-            # vLLM accepts only its fixed LoRA ranks (powers of two from 8): round the adapter's rank up.
-            llm_kwargs.update(enable_lora=True, max_lora_rank=max(8, 1 << (rank - 1).bit_length()), max_loras=1)
-            lora_request = LoRARequest("student", 1, str(adapter))
+            lora_request = LoRARequest("student", 1, str(resolve_path(config.adapter_dir)))
         llm = LLM(**llm_kwargs)
         emit_start(config, "vllm", "cuda", None, max_new_tokens, meter)
         params = SamplingParams(
@@ -93,3 +107,59 @@ class VllmEngine:
         meter.emit_progress()
         write(records)
         return {"device": "cuda", "max_new_tokens": max_new_tokens}
+
+    def open(self, config: InferConfig, task: Task) -> VllmLabeler:
+        return VllmLabeler(config, task)
+
+
+class VllmLabeler:
+    """vLLM loaded once for batch-at-a-time callers. Each label_batch is one generate call (continuous batching inside
+    it); the context is the task's max_input_tokens plus the answer, so any record's prompt fits."""
+
+    def __init__(self, config: InferConfig, task: Task) -> None:
+        from vllm import LLM, SamplingParams
+        from vllm.lora.request import LoRARequest
+        from vllm.sampling_params import StructuredOutputsParams
+
+        from ..model import ModelSource, load_tokenizer
+
+        folder = vllm_model_folder(model_spec(config))
+        self.task = task
+        self.tokenizer = load_tokenizer(ModelSource(folder))
+        self.max_new_tokens = config.max_new_tokens or default_max_new_tokens(task, self.tokenizer)
+        template_tokens = len(encode_prompt(self.tokenizer, render_prompt(task, "")))
+        self.max_prompt_tokens = template_tokens + 4 * task.student.max_input_tokens
+        self.llm = LLM(model=folder, **engine_kwargs(config, self.max_prompt_tokens + self.max_new_tokens))
+        self.lora_request = (
+            LoRARequest("student", 1, str(resolve_path(config.adapter_dir))) if config.adapter_dir else None
+        )
+        self.params = SamplingParams(
+            temperature=0.0,
+            max_tokens=self.max_new_tokens,
+            structured_outputs=StructuredOutputsParams(json=structured_output_schema(task)),
+        )
+        self.device = "cuda"
+        self.params_total = None
+
+    def label_batch(self, texts: list[str]) -> list[dict[str, Any]]:
+        from vllm.inputs import TokensPrompt
+
+        prompts = [encode_prompt(self.tokenizer, render_prompt(self.task, t)) for t in texts]
+        fits = [i for i, p in enumerate(prompts) if len(p) <= self.max_prompt_tokens]
+        outputs = self.llm.generate(
+            [TokensPrompt(prompt_token_ids=prompts[i]) for i in fits],
+            self.params,
+            lora_request=self.lora_request,
+            use_tqdm=False,
+        )
+        # A prompt past the context vLLM was started with would fail the whole call: it gets a row saying so.
+        rows: list[dict[str, Any]] = [
+            {
+                **labeled(self.task, "", len(p), 0),
+                "error": f"prompt of {len(p)} tokens is past the engine's {self.max_prompt_tokens}",
+            }
+            for p in prompts
+        ]
+        for i, out in zip(fits, outputs, strict=True):
+            rows[i] = labeled(self.task, out.outputs[0].text, len(prompts[i]), len(out.outputs[0].token_ids))
+        return rows

@@ -69,20 +69,25 @@ def json_object_end(text: str) -> int | None:
     return None
 
 
+def labeled(task: Task, completion: str, input_tokens: int, output_tokens: int) -> dict[str, Any]:
+    """One answer as a row: the completion, its labels (or None and why not), the token counts."""
+    labels, error = parse_labels(task, completion)
+    return {
+        "completion": completion,
+        "labels": labels,
+        "error": error,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+    }
+
+
 def prediction(
     task: Task, index: int, example: Example, completion: str, input_tokens: int, output_tokens: int
 ) -> dict:
-    labels, error = parse_labels(task, completion)
     record: dict[str, Any] = {"index": index}
     if example.id is not None:
         record["id"] = example.id
-    record.update(
-        completion=completion,
-        labels=labels,
-        error=error,
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-    )
+    record.update(labeled(task, completion, input_tokens, output_tokens))
     return record
 
 

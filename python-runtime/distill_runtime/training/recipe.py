@@ -40,6 +40,7 @@ from .batches import (
     tokenize_example,
 )
 from .checkpoints import checkpoint_dirs, load_checkpoint, save_checkpoint
+from .distributed import barrier, finish, pick_local_device, start, sum_gradients, sum_number
 
 # ---------------------------------------------------------------------------------------------------------------
 # Loss
@@ -154,7 +155,9 @@ def train(config: TrainConfig) -> TrainResult:
             examples, config.eval_fraction, config.max_eval_examples, config.seed
         )
 
+    pick_local_device(config.device)  # under torchrun / accelerate launch (distributed.py)
     device, _ = device_and_dtype(config.device)
+    world = start(device.type, config.grad_accum_steps)
     if config.optimizer == "adamw_8bit" and device.type != "cuda":  # say so before minutes of model loading
         raise JobError("config", "optimizer adamw_8bit needs a CUDA GPU (bitsandbytes)", 'use optimizer "adamw" on CPU')
     bf16 = config.bf16 if config.bf16 != "auto" else device.type == "cuda" and torch.cuda.is_bf16_supported()
@@ -233,9 +236,10 @@ def train(config: TrainConfig) -> TrainResult:
         step, tokens_seen, resumed_from = state["step"], state["tokens_seen"], state["step"]
         earlier_seconds = float(state.get("train_seconds", 0.0))
         log(f"resuming from {existing[-1]} (step {step} of {total_steps})")
-    elif existing:
+    elif existing and world.main:
         log(f"resume is off: removing the old checkpoints in {checkpoint_root}")
         shutil.rmtree(checkpoint_root)
+    barrier(world)  # every rank has read the checkpoint it resumes from (or none) before rank 0 removes any
     checkpoint_root.mkdir(parents=True, exist_ok=True)
 
     params_total = sum(p.numel() for p in model.parameters())
@@ -277,8 +281,9 @@ def train(config: TrainConfig) -> TrainResult:
             plan[epoch_order(micro_per_epoch, config.seed, m // micro_per_epoch)[m % micro_per_epoch]]
             for m in micro_indices
         ]
-        batches = [{k: v.to(device) for k, v in collate(b, train_tok, tokenizer.pad_token_id).items()} for b in micro]
-        n_targets = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in batches)
+        mine = world.share(micro)  # all of them in one process
+        batches = [{k: v.to(device) for k, v in collate(b, train_tok, tokenizer.pad_token_id).items()} for b in mine]
+        n_targets = sum_number(world, sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in batches), device)
         lr = scheduler.get_last_lr()[0]
         step_loss = 0.0
         for batch in batches:
@@ -295,6 +300,8 @@ def train(config: TrainConfig) -> TrainResult:
                 )
             loss.backward()
             step_loss += float(loss.detach())
+        sum_gradients(world, trainable)
+        step_loss = sum_number(world, step_loss, device)
         grad_norm = torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm or float("inf"))
         if not torch.isfinite(grad_norm):
             raise JobError(
@@ -329,11 +336,12 @@ def train(config: TrainConfig) -> TrainResult:
                 memory_mb=memory_mb(device),
             )
             window = {"loss": 0.0, "steps": 0, "tokens": 0, "samples": 0, "t0": time.time()}
-        if eval_batches and (step == total_steps or (config.eval_steps and step % config.eval_steps == 0)):
+        evaluate_now = step == total_steps or (config.eval_steps and step % config.eval_steps == 0)
+        if world.main and eval_batches and evaluate_now:
             eval_loss = evaluate(model, [{k: v.to(device) for k, v in b.items()} for b in eval_batches])
             emit("eval", step=step, eval_loss=eval_loss)
             window["t0"] = time.time()  # eval time is not training throughput
-        if step % config.save_steps == 0 or step == total_steps:
+        if world.main and (step % config.save_steps == 0 or step == total_steps):
             state = {
                 "tokens_seen": tokens_seen,
                 "micro_per_epoch": micro_per_epoch,
@@ -345,10 +353,12 @@ def train(config: TrainConfig) -> TrainResult:
             emit("checkpoint", step=step, path=str(path))
             window["t0"] = time.time()
 
-    if eval_batches and eval_loss is None:  # resumed a finished run: still report where it stands
+    if world.main and eval_batches and eval_loss is None:  # resumed a finished run: still report where it stands
         eval_loss = evaluate(model, [{k: v.to(device) for k, v in b.items()} for b in eval_batches])
     adapter_dir = output_dir / "adapter"
-    _save_adapter(adapter_dir, model, tokenizer, config, task.name)
+    if world.main:
+        _save_adapter(adapter_dir, model, tokenizer, config, task.name)
+    finish(world)
     session_s = time.time() - t_start
     runtime_s = earlier_seconds + session_s
     outputs = {"adapter_dir": str(adapter_dir), "checkpoint_dir": str(checkpoint_root / f"step-{last_saved}")}
