@@ -1,14 +1,27 @@
-"""The transformers engine (CPU or GPU): prompts sorted by length in windows, batched with LEFT padding, model.generate
-with the KV cache, greedy; each row stops at EOS or as soon as its JSON object closes (JsonClosed below)."""
+"""The transformers engine (CPU or GPU): prompts sorted by length in windows, batched with LEFT padding, decoded with
+the KV cache. decoding "constrained" (the default): the task's JSON skeleton is forced and only the values are chosen
+(inference/constrained.py), so every output parses; a boolean's margin (logprob true - false) goes into the row, and
+the adapter's calibration.json (if any) sets its thresholds. decoding "free": model.generate, greedy, each row stopping
+at EOS or as soon as its JSON object closes (JsonClosed below)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
+from ..encoding import encode_prompts, read_thresholds
+from ..events import log
 from ..inference.config import InferConfig
-from ..inference.output import Throughput, default_max_new_tokens, emit_start, json_object_end, prediction
-from ..task import Example, Task, encode_prompt, render_prompt
+from ..inference.constrained import Decoded, decode_batch
+from ..inference.output import (
+    Throughput,
+    default_max_new_tokens,
+    emit_start,
+    json_object_end,
+    longest_target_tokens,
+    prediction,
+)
+from ..task import Example, Task, render_target, resolve_path
 from .base import Write
 
 # Prompts are sorted by length inside windows of this many batches, so output is written as it is produced.
@@ -103,21 +116,52 @@ class TransformersEngine:
         self, config: InferConfig, task: Task, examples: list[Example], write: Write, meter: Throughput
     ) -> dict[str, Any]:
         model, tokenizer, device = load_transformers_model(config)
-        max_new_tokens = config.max_new_tokens or default_max_new_tokens(task, tokenizer)
-        prompts = [encode_prompt(tokenizer, render_prompt(task, e.text)) for e in examples]
+        constrained = config.decoding == "constrained"
+        if constrained:  # nothing is generated freely: the longest target bounds the output
+            max_new_tokens = longest_target_tokens(task, tokenizer)
+        else:
+            max_new_tokens = config.max_new_tokens or default_max_new_tokens(task, tokenizer)
+        thresholds = calibration_thresholds(config) if constrained else {}
+        if thresholds:
+            log(f"calibration: boolean thresholds {thresholds}")
+        prompts, cut = encode_prompts(tokenizer, task, [e.text for e in examples])
         emit_start(config, "transformers", str(device), model, max_new_tokens, meter)
         for window in windows(list(range(len(examples))), config.batch_size * SORT_WINDOW_BATCHES):
             # Longest first: similar lengths share a batch (less padding) and a too-big batch fails at once.
             order = sorted(window, key=lambda i: -len(prompts[i]))
             by_index: dict[int, dict] = {}
             for batch in windows(order, config.batch_size):
-                outputs = generate_batch(model, tokenizer, [prompts[i] for i in batch], max_new_tokens, device)
-                records = [
-                    prediction(task, i, examples[i], text, len(prompts[i]), n)
-                    for i, (text, n) in zip(batch, outputs, strict=True)
-                ]
+                batch_prompts = [prompts[i] for i in batch]
+                if constrained:
+                    decoded = decode_batch(model, tokenizer, task, batch_prompts, thresholds, device)
+                    records = [
+                        constrained_prediction(task, i, examples[i], d, len(prompts[i]))
+                        for i, d in zip(batch, decoded, strict=True)
+                    ]
+                else:
+                    outputs = generate_batch(model, tokenizer, batch_prompts, max_new_tokens, device)
+                    records = [
+                        prediction(task, i, examples[i], text, len(prompts[i]), n)
+                        for i, (text, n) in zip(batch, outputs, strict=True)
+                    ]
                 by_index.update((r["index"], r) for r in records)
                 meter.add(records)
                 meter.emit_progress()
             write([by_index[i] for i in window])  # input order restored
-        return {"device": str(device), "max_new_tokens": max_new_tokens}
+        return {"device": str(device), "max_new_tokens": max_new_tokens, "inputs_cut": cut}
+
+
+def calibration_thresholds(config: InferConfig) -> dict[str, float]:
+    """The boolean thresholds of the model's calibration.json (beside the adapter, or in the merged folder), unless
+    calibration is off."""
+    if not config.calibration:
+        return {}
+    folder = config.adapter_dir if config.adapter_dir is not None else config.merged_dir
+    return read_thresholds(resolve_path(folder)) if folder is not None else {}
+
+
+def constrained_prediction(task: Task, index: int, example: Example, decoded: Decoded, input_tokens: int) -> dict:
+    record = prediction(task, index, example, render_target(task, decoded.labels), input_tokens, decoded.output_tokens)
+    if decoded.margins:
+        record["margins"] = decoded.margins
+    return record

@@ -7,10 +7,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..encoding import encode_prompts
 from ..errors import JobError
 from ..inference.config import InferConfig
 from ..inference.output import Throughput, default_max_new_tokens, emit_start, prediction
-from ..task import Example, Task, encode_prompt, json_schema, render_prompt, resolve_path
+from ..task import Example, Task, json_schema, resolve_path
 from .base import Write
 
 
@@ -53,7 +54,7 @@ class VllmEngine:
         # The prompts are tokenized here, exactly as training does, and handed to vLLM as ids.
         tokenizer = load_tokenizer(ModelSource(folder))
         max_new_tokens = config.max_new_tokens or default_max_new_tokens(task, tokenizer)
-        prompts = [encode_prompt(tokenizer, render_prompt(task, e.text)) for e in examples]
+        prompts, cut = encode_prompts(tokenizer, task, [e.text for e in examples])
         llm_kwargs: dict[str, Any] = {
             "model": folder,
             # Only as long as this job needs: a long-context model's full window could leave no room for the KV cache.
@@ -92,4 +93,4 @@ class VllmEngine:
         meter.add(records)
         meter.emit_progress()
         write(records)
-        return {"device": "cuda", "max_new_tokens": max_new_tokens}
+        return {"device": "cuda", "max_new_tokens": max_new_tokens, "inputs_cut": cut}
