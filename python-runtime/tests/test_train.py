@@ -177,7 +177,7 @@ def test_bad_config_gives_an_error_event_and_a_nonzero_exit(tiny_model_dir, trai
 def test_unknown_preset_and_missing_train_file(tiny_model_dir, train_file, tmp_path):
     with pytest.raises(JobError, match="unknown preset 'fast'") as e:
         load_train_config(quick_config(tiny_model_dir, train_file, tmp_path, preset="fast"))
-    assert "cpu-quick" in (e.value.hint or "")
+    assert "cpu-default" in (e.value.hint or "")
     with pytest.raises(JobError, match="file not found"):
         train(load_train_config(quick_config(tiny_model_dir, tmp_path / "missing.jsonl", tmp_path)))
 
@@ -187,7 +187,7 @@ def test_presets_fill_values_and_explicit_values_win():
     assert (config.lora_r, config.lora_alpha, config.num_epochs, config.max_seq_len) == (32, 16, 5, 4096)
     assert config.load_in_8bit and config.optimizer == "adamw_8bit" and config.base_model == "meta-llama/Llama-2-7b-hf"
     config = load_train_config({"train_file": "t.jsonl", "output_dir": "o", "lora_r": 4})
-    assert config.preset == "cpu-quick" and config.lora_r == 4 and config.max_steps is not None
+    assert config.preset == "cpu-default" and config.lora_r == 4 and config.max_steps is not None
 
 
 def test_forced_nan_gives_a_nan_error_event(tiny_model_dir, train_file, tmp_path):
@@ -201,7 +201,7 @@ def test_forced_nan_gives_a_nan_error_event(tiny_model_dir, train_file, tmp_path
 def test_quantization_and_8bit_optimizer_are_refused_on_cpu(tiny_model_dir, train_file, tmp_path):
     with pytest.raises(JobError, match="needs a CUDA GPU") as e:
         train(load_train_config(quick_config(tiny_model_dir, train_file, tmp_path, load_in_4bit=True)))
-    assert e.value.kind == "config" and "cpu-quick" in (e.value.hint or "")
+    assert e.value.kind == "config" and "cpu-default" in (e.value.hint or "")
     with pytest.raises(JobError, match="adamw_8bit needs a CUDA GPU"):
         train(load_train_config(quick_config(tiny_model_dir, train_file, tmp_path, optimizer="adamw_8bit")))
 
