@@ -264,3 +264,30 @@ def test_base_model_specs_resolve_or_say_what_to_use(tmp_path, monkeypatch):
     with pytest.raises(JobError, match="hub cannot be reached") as e:
         resolve_base_model("some-org/some-model")
     assert "local transformers model folder" in (e.value.hint or "")
+
+
+def test_frozen_cache_gives_the_full_forward_and_loss_on_packed_padded_rows(tiny_model_dir):
+    """The top layers run from the stored bottom-layer states give each example's positions the full forward's
+    hidden states and the same loss, with packed rows of different lengths (padding) in one micro-batch; the
+    values-only labels cover the value tokens alone."""
+    from transformers import AutoModelForCausalLM
+
+    from distill_runtime.training.frozen import FrozenPrefix, layer_count
+    from distill_runtime.training.recipe import last_hidden, target_loss_sum
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, attn_implementation="sdpa").eval()
+    assert layer_count(model) >= 2
+    mask = [False, True, False, False, True, False]  # two value tokens among six target tokens
+    examples = [Tokenized(list(range(100, 100 + n)), n_prompt=n - 6, is_value=mask) for n in (12, 9, 15)]
+    rows = [[0, 1], [2]]  # 21 and 15 tokens: the second row is padded
+    batch = collate(rows, examples, pad_id=7, loss_on="values")  # 7: an id whose embedding is not zero
+    assert int((batch["labels"] != IGNORE_INDEX).sum()) == 2 * len(examples)
+    cache = FrozenPrefix(model, 1, [len(e.input_ids) for e in examples])
+    cache.check(rows, batch)  # raises when the two paths differ
+    with torch.no_grad():
+        cached = cache.hidden(rows, batch)
+        full = last_hidden(model, batch)
+        assert torch.allclose(cached[0], full[0], atol=1e-5) and torch.allclose(cached[1, :15], full[1, :15], atol=1e-5)
+        loss_cached, n = target_loss_sum(model, batch, cached)
+        loss_full, m = target_loss_sum(model, batch)
+    assert n == m == 6 and float(loss_cached) == pytest.approx(float(loss_full), rel=1e-5)
