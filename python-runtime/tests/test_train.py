@@ -187,7 +187,7 @@ def test_presets_fill_values_and_explicit_values_win():
     assert (config.lora_r, config.lora_alpha, config.num_epochs, config.max_seq_len) == (32, 16, 5, 4096)
     assert config.load_in_8bit and config.optimizer == "adamw_8bit" and config.base_model == "meta-llama/Llama-2-7b-hf"
     config = load_train_config({"train_file": "t.jsonl", "output_dir": "o", "lora_r": 4})
-    assert config.preset == "cpu-default" and config.lora_r == 4 and config.max_steps is not None
+    assert config.preset == "cpu-default" and config.lora_r == 4 and config.loss_on == "values" and config.calibrate
 
 
 def test_forced_nan_gives_a_nan_error_event(tiny_model_dir, train_file, tmp_path):
