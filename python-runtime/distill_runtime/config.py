@@ -52,6 +52,16 @@ class TrainConfig(BaseModel):
     grad_accum_steps: int = Field(ge=1)
     max_seq_len: int = Field(ge=16)
     packing: bool
+    # what the loss covers: every target token, or only the values' tokens (the skeleton between them is forced by the
+    # constrained decoder, so learning it is wasted signal: ~9 of 10 target tokens for the recipes task)
+    loss_on: Literal["target", "values"]
+    # LoRA on the top N decoder layers only (null: all); with cache_frozen_layers the bottom layers' output is computed
+    # once per example (no gradient flows there) and every epoch runs the top N layers only
+    train_layers: int | None = Field(gt=0)
+    cache_frozen_layers: bool
+    # write calibration.json next to the adapter: per boolean field, the threshold on the true-minus-false logit margin
+    # that makes the train examples' share of true predictions equal their share of true labels
+    calibrate: bool
     # evaluation, checkpoints, logging
     eval_fraction: float = Field(ge=0, le=0.5)
     max_eval_examples: int = Field(ge=1)  # eval is a full forward pass over these: on CPU it is not free

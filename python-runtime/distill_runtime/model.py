@@ -166,7 +166,7 @@ def load_model_and_tokenizer(
         raise JobError(
             "config",
             f"load_in_{'4' if load_in_4bit else '8'}bit needs a CUDA GPU (bitsandbytes); this run is on {device}",
-            "set load_in_4bit and load_in_8bit to false on CPU (use the cpu-quick preset)",
+            "set load_in_4bit and load_in_8bit to false on CPU (use the cpu-default preset)",
         )
     source = resolve_base_model(spec)
     if source.gguf_file:

@@ -4,8 +4,7 @@ Byte-for-byte rules shared with TypeScript (keep them trivially simple):
 - prompt = prompt_template with every "{text}" replaced by the record text (TS: split/join, no regex, no escapes).
 - target = compact JSON of the labels with keys in the task's field order (TS: JSON.stringify of an object built in
   field order; json.dumps with separators (",", ":") and ensure_ascii=False writes the same bytes).
-- token ids: encode_prompt() is the one way prompts become ids, at training and at inference; the target is
-  tokenized on its own and appended (encode_target), so no token merges across the prompt/target boundary.
+- token ids (the text cut to student.max_input_tokens, the target's skeleton and value slots): encoding.py.
 """
 
 from __future__ import annotations
@@ -396,20 +395,3 @@ def _assistant_arguments(message: dict[str, Any], where: str) -> str:
             "put the labels as JSON in its content or in tool_calls[0].function.arguments",
         )
     return arguments
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Token ids: the one tokenization shared by training and inference
-
-
-def encode_prompt(tokenizer: Any, prompt: str) -> list[int]:
-    """Prompt -> ids, special tokens as the tokenizer adds them (e.g. BOS for Llama-2; none for SmolLM2)."""
-    return list(tokenizer(prompt, add_special_tokens=True)["input_ids"])
-
-
-def encode_target(tokenizer: Any, target: str) -> list[int]:
-    """Target -> ids, tokenized on its own (no BOS), then EOS so the model learns to stop."""
-    ids = list(tokenizer(target, add_special_tokens=False)["input_ids"])
-    if tokenizer.eos_token_id is None:
-        raise JobError("config", "the tokenizer has no EOS token", "use a base model whose tokenizer defines eos_token")
-    return ids + [tokenizer.eos_token_id]

@@ -22,6 +22,7 @@ from conftest import make_recipe, write_chat_jsonl
 
 from distill_runtime.__main__ import main
 from distill_runtime.config import load_train_config
+from distill_runtime.encoding import encode_prompt
 from distill_runtime.engines import select_engine, vllm_installed
 from distill_runtime.errors import JobError
 from distill_runtime.inference.config import load_config
@@ -32,7 +33,7 @@ from distill_runtime.inference.output import (
     longest_target_tokens,
 )
 from distill_runtime.jobs.infer import run
-from distill_runtime.task import encode_prompt, load_task, render_prompt, render_target
+from distill_runtime.task import load_task, render_target
 
 TRAILER = "\nThe end."
 
@@ -68,7 +69,7 @@ def json_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactor
     data = []
     for i in range(16):
         text, labels = make_recipe(rng, i)
-        prompt = encode_prompt(tokenizer, render_prompt(task, text))
+        prompt = encode_prompt(tokenizer, task, text)
         target = tokenizer(render_target(task, labels) + TRAILER, add_special_tokens=False)["input_ids"]
         data.append((prompt, target))
     torch.manual_seed(0)
@@ -109,6 +110,7 @@ def test_cli_on_the_untrained_model_counts_parse_failures_and_never_crashes(tiny
         "output_file": str(tmp_path / "out" / "pred.jsonl"),
         "batch_size": 2,
         "max_new_tokens": 8,
+        "decoding": "free",
     }
     (tmp_path / "job.json").write_text(json.dumps(config))
     result = subprocess.run(
@@ -134,12 +136,10 @@ def test_cli_on_the_untrained_model_counts_parse_failures_and_never_crashes(tiny
     assert metrics["records"] == 5 and metrics["engine"] == "transformers" and metrics["device"] == "cpu"
     assert all(1 <= p["output_tokens"] <= 8 for p in lines)
     assert metrics["output_tokens"] == sum(p["output_tokens"] for p in lines)
-    # The prompt ids are exactly the ones training builds (task.encode_prompt of the rendered prompt).
+    # The prompt ids are exactly the ones training builds (encoding.encode_prompt).
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     texts = [json.loads(line)["messages"][1]["content"] for line in input_file.read_text().splitlines()]
-    assert [p["input_tokens"] for p in lines] == [
-        len(encode_prompt(tokenizer, render_prompt(recipes_task, t))) for t in texts
-    ]
+    assert [p["input_tokens"] for p in lines] == [len(encode_prompt(tokenizer, recipes_task, t)) for t in texts]
     assert not Path(config["output_file"] + ".partial").exists()
 
 
@@ -153,6 +153,7 @@ def test_generation_stops_as_soon_as_the_json_object_closes(json_model_dir, tmp_
         input_file=str(input_file),
         output_file=str(tmp_path / "p.jsonl"),
         batch_size=3,
+        decoding="free",
     )
     assert [p["id"] for p in lines] == [f"rec-{i}" for i in range(6)]
     for p in lines:
@@ -164,16 +165,15 @@ def test_generation_stops_as_soon_as_the_json_object_closes(json_model_dir, tmp_
     # Without the stopping rule the same model goes on past the brace (it was never taught an EOS).
     tokenizer = AutoTokenizer.from_pretrained(json_model_dir)
     model = AutoModelForCausalLM.from_pretrained(json_model_dir).eval()
-    prompt = encode_prompt(
-        tokenizer, render_prompt(load_task("recipes"), json.loads(input_file.read_text().splitlines()[0])["text"])
-    )
+    prompt = encode_prompt(tokenizer, load_task("recipes"), json.loads(input_file.read_text().splitlines()[0])["text"])
     first = lines[0]
     out = model.generate(torch.tensor([prompt]), max_new_tokens=first["output_tokens"] + 3, do_sample=False)
     free_text = tokenizer.decode(out[0, len(prompt) :], skip_special_tokens=True)
     assert free_text.startswith(first["completion"]) and len(free_text) > len(first["completion"])
 
 
-def test_batched_output_equals_unbatched_in_input_order(json_model_dir, tiny_model_dir, tmp_path, capsys):
+@pytest.mark.parametrize("decoding", ["constrained", "free"])
+def test_batched_output_equals_unbatched_in_input_order(json_model_dir, tiny_model_dir, tmp_path, capsys, decoding):
     input_file = write_plain_jsonl(tmp_path / "in.jsonl", 7, seed=9)
     for model_dir, max_new_tokens in [(json_model_dir, None), (tiny_model_dir, 10)]:
         runs = {}
@@ -185,6 +185,7 @@ def test_batched_output_equals_unbatched_in_input_order(json_model_dir, tiny_mod
                 output_file=str(tmp_path / f"b{batch_size}.jsonl"),
                 batch_size=batch_size,
                 max_new_tokens=max_new_tokens,
+                decoding=decoding,
             )
             runs[batch_size] = lines
         assert [p["index"] for p in runs[4]] == list(range(7))
@@ -238,7 +239,15 @@ def test_adapter_merged_in_memory_and_merge_job_output_give_the_same_predictions
     _, _, merged_folder = infer(
         capsys, merged_dir=merged["merged_dir"], output_file=str(tmp_path / "f.jsonl"), **common
     )
-    assert with_adapter == merged_in_memory == merged_folder
+    assert [drop_margins(r) for r in with_adapter] == [drop_margins(r) for r in merged_in_memory]
+    assert [drop_margins(r) for r in with_adapter] == [drop_margins(r) for r in merged_folder]
+    for a, m, f in zip(with_adapter, merged_in_memory, merged_folder, strict=True):  # merged weights round differently
+        for name, margin in a["margins"].items():
+            assert m["margins"][name] == pytest.approx(margin, abs=1e-3) == f["margins"][name]
+
+
+def drop_margins(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k != "margins"}
 
 
 def test_limit_and_progress_events(tiny_model_dir, tmp_path, capsys):

@@ -10,7 +10,6 @@ from conftest import chat_line
 
 from distill_runtime.errors import JobError
 from distill_runtime.task import (
-    encode_prompt,
     keyword_labels,
     load_task,
     parse_labels,
@@ -149,23 +148,6 @@ def test_read_examples_errors_name_file_and_line(tmp_path, recipes_task, line, e
     with pytest.raises(JobError) as e:
         read_examples(path, recipes_task)
     assert f"{path}:2: " in str(e.value) and expected in str(e.value)
-
-
-def test_encode_prompt_is_what_training_feeds(tiny_model_dir, recipes_task):
-    """The prompt ids training puts before the target are exactly encode_prompt's: inference uses the same."""
-    from distill_runtime.model import load_tokenizer, resolve_base_model
-    from distill_runtime.task import Example
-    from distill_runtime.training.batches import labels_for, tokenize_example
-
-    tokenizer = load_tokenizer(resolve_base_model(str(tiny_model_dir)))
-    for text in ["Toast\n\nIngredients:\n- bread", "  leading spaces and a trailing newline\n", "Ünïcödé 🍰"]:
-        prompt_ids = encode_prompt(tokenizer, render_prompt(recipes_task, text))
-        tok = tokenize_example(tokenizer, recipes_task, Example(text=text, labels=LABELS))
-        assert tok.input_ids[: tok.n_prompt] == prompt_ids
-        labels = labels_for(tok)
-        assert labels[: tok.n_prompt] == [-100] * len(prompt_ids)  # no loss on the prompt
-        target = tokenizer.decode(labels[tok.n_prompt :])
-        assert target == render_target(recipes_task, LABELS) + tokenizer.eos_token
 
 
 def write_task(tmp_path: Path, fields: list[dict]) -> Path:

@@ -177,7 +177,7 @@ def test_bad_config_gives_an_error_event_and_a_nonzero_exit(tiny_model_dir, trai
 def test_unknown_preset_and_missing_train_file(tiny_model_dir, train_file, tmp_path):
     with pytest.raises(JobError, match="unknown preset 'fast'") as e:
         load_train_config(quick_config(tiny_model_dir, train_file, tmp_path, preset="fast"))
-    assert "cpu-quick" in (e.value.hint or "")
+    assert "cpu-default" in (e.value.hint or "")
     with pytest.raises(JobError, match="file not found"):
         train(load_train_config(quick_config(tiny_model_dir, tmp_path / "missing.jsonl", tmp_path)))
 
@@ -187,7 +187,7 @@ def test_presets_fill_values_and_explicit_values_win():
     assert (config.lora_r, config.lora_alpha, config.num_epochs, config.max_seq_len) == (32, 16, 5, 4096)
     assert config.load_in_8bit and config.optimizer == "adamw_8bit" and config.base_model == "meta-llama/Llama-2-7b-hf"
     config = load_train_config({"train_file": "t.jsonl", "output_dir": "o", "lora_r": 4})
-    assert config.preset == "cpu-quick" and config.lora_r == 4 and config.max_steps is not None
+    assert config.preset == "cpu-default" and config.lora_r == 4 and config.loss_on == "values" and config.calibrate
 
 
 def test_forced_nan_gives_a_nan_error_event(tiny_model_dir, train_file, tmp_path):
@@ -201,7 +201,7 @@ def test_forced_nan_gives_a_nan_error_event(tiny_model_dir, train_file, tmp_path
 def test_quantization_and_8bit_optimizer_are_refused_on_cpu(tiny_model_dir, train_file, tmp_path):
     with pytest.raises(JobError, match="needs a CUDA GPU") as e:
         train(load_train_config(quick_config(tiny_model_dir, train_file, tmp_path, load_in_4bit=True)))
-    assert e.value.kind == "config" and "cpu-quick" in (e.value.hint or "")
+    assert e.value.kind == "config" and "cpu-default" in (e.value.hint or "")
     with pytest.raises(JobError, match="adamw_8bit needs a CUDA GPU"):
         train(load_train_config(quick_config(tiny_model_dir, train_file, tmp_path, optimizer="adamw_8bit")))
 
@@ -264,3 +264,30 @@ def test_base_model_specs_resolve_or_say_what_to_use(tmp_path, monkeypatch):
     with pytest.raises(JobError, match="hub cannot be reached") as e:
         resolve_base_model("some-org/some-model")
     assert "local transformers model folder" in (e.value.hint or "")
+
+
+def test_frozen_cache_gives_the_full_forward_and_loss_on_packed_padded_rows(tiny_model_dir):
+    """The top layers run from the stored bottom-layer states give each example's positions the full forward's
+    hidden states and the same loss, with packed rows of different lengths (padding) in one micro-batch; the
+    values-only labels cover the value tokens alone."""
+    from transformers import AutoModelForCausalLM
+
+    from distill_runtime.training.frozen import FrozenPrefix, layer_count
+    from distill_runtime.training.recipe import last_hidden, target_loss_sum
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, attn_implementation="sdpa").eval()
+    assert layer_count(model) >= 2
+    mask = [False, True, False, False, True, False]  # two value tokens among six target tokens
+    examples = [Tokenized(list(range(100, 100 + n)), n_prompt=n - 6, is_value=mask) for n in (12, 9, 15)]
+    rows = [[0, 1], [2]]  # 21 and 15 tokens: the second row is padded
+    batch = collate(rows, examples, pad_id=7, loss_on="values")  # 7: an id whose embedding is not zero
+    assert int((batch["labels"] != IGNORE_INDEX).sum()) == 2 * len(examples)
+    cache = FrozenPrefix(model, 1, [len(e.input_ids) for e in examples])
+    cache.check(rows, batch)  # raises when the two paths differ
+    with torch.no_grad():
+        cached = cache.hidden(rows, batch)
+        full = last_hidden(model, batch)
+        assert torch.allclose(cached[0], full[0], atol=1e-5) and torch.allclose(cached[1, :15], full[1, :15], atol=1e-5)
+        loss_cached, n = target_loss_sum(model, batch, cached)
+        loss_full, m = target_loss_sum(model, batch)
+    assert n == m == 6 and float(loss_cached) == pytest.approx(float(loss_full), rel=1e-5)

@@ -18,6 +18,10 @@ export const InferConfigSchema = z
     input_file: z.string().min(1),
     output_file: z.string().min(1),
     engine: z.enum(["auto", "transformers", "vllm"]),
+    /** transformers: force the task's JSON skeleton and choose only the values (always valid), or generate freely. */
+    decoding: z.enum(["constrained", "free"]),
+    /** Constrained decoding: apply the model's calibration.json (boolean thresholds) when it has one. */
+    calibration: z.boolean(),
     batch_size: z.int().min(1),
     /** Null: derived from the task schema (tokens of the longest possible target + a margin). */
     max_new_tokens: z.int().positive().nullable(),
@@ -47,6 +51,8 @@ export const inferDefaults: Omit<InferConfig, "model" | "input_file" | "output_f
   merged_dir: null,
   task_file: "recipes",
   engine: "auto",
+  decoding: "constrained",
+  calibration: true,
   batch_size: 16,
   max_new_tokens: null,
   limit: null,

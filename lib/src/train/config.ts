@@ -35,6 +35,14 @@ export const TrainConfigSchema = z.strictObject({
   grad_accum_steps: z.int().min(1),
   max_seq_len: z.int().min(16),
   packing: z.boolean(),
+  /** What the loss covers: every target token, or only the values' tokens (the constrained decoder forces the rest). */
+  loss_on: z.enum(["target", "values"]),
+  /** LoRA on the top N decoder layers only (null: all of them). */
+  train_layers: z.int().positive().nullable(),
+  /** With train_layers: compute the frozen bottom layers once per example instead of at every epoch. */
+  cache_frozen_layers: z.boolean(),
+  /** Write calibration.json beside the adapter: per boolean field, a margin threshold fitted on the train examples. */
+  calibrate: z.boolean(),
   eval_fraction: z.number().min(0).max(0.5),
   max_eval_examples: z.int().min(1),
   eval_steps: z.int().positive().nullable(),

@@ -9,7 +9,11 @@ export interface TrainResult {
   adapterDir: string;
   checkpointDir: string;
   /** runtime_s: training seconds of every session of this run (a resume adds to it); session_runtime_s: this one's. */
-  metrics: { train_loss: number | null; eval_loss: number | null; tokens_seen: number; steps: number; runtime_s: number; session_runtime_s: number; packing_efficiency: number };
+  metrics: {
+    train_loss: number | null; eval_loss: number | null; tokens_seen: number; steps: number; runtime_s: number; session_runtime_s: number; packing_efficiency: number;
+    /** Texts cut to the task's student.max_input_tokens; per boolean field, the calibrated threshold (calibrate: true). */
+    inputs_cut?: number; calibration_thresholds?: Record<string, number> | null;
+  };
   done: DoneEvent;
   /** The training run (student.json) that made this adapter. */
   run: string;
@@ -24,6 +28,8 @@ const TrainMetrics = z.object({
   runtime_s: z.number(),
   session_runtime_s: z.number(),
   packing_efficiency: z.number(),
+  inputs_cut: z.int().optional(),
+  calibration_thresholds: z.record(z.string(), z.number()).nullable().optional(),
 });
 
 /** Fine-tune (LoRA) with a config from trainConfig(); progress is one update per logged step. */

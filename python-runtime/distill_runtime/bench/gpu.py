@@ -39,7 +39,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..task import encode_prompt, encode_target, load_task, project_root, render_prompt, render_target
+from ..encoding import encode_prompt, encode_target
+from ..task import load_task, project_root
 from .flops import LLAMA2_7B, TINY, Shape, linear_params, lora_train_flops_per_token, mfu, prefill_flops_per_token
 from .machine import machine_info, peak_tflops
 from .phases import (
@@ -134,9 +135,9 @@ def run_bench(plan: Plan, out_file: Path, work: Path, budget_s: float, device_na
     train_file.write_text("".join(json.dumps(e) + "\n" for e in examples))
     corpus_file = work / "corpus.jsonl"
     corpus_file.write_text("".join(json.dumps({"id": f"r{i}", "text": x}) + "\n" for i, x in enumerate(infer_texts)))
-    prompts = [encode_prompt(tokenizer, render_prompt(task, x)) for x in infer_texts]
-    train_prompt = [len(encode_prompt(tokenizer, render_prompt(task, e["text"]))) for e in examples]
-    train_target = [len(encode_target(tokenizer, render_target(task, e["labels"]))) for e in examples]
+    prompts = [encode_prompt(tokenizer, task, x) for x in infer_texts]
+    train_prompt = [len(encode_prompt(tokenizer, task, e["text"])) for e in examples]
+    train_target = [len(encode_target(tokenizer, task, e["labels"]).ids) for e in examples]
     t = mark("data and tokenizer", t)
 
     model = build_model(shape, tokenizer, device, dtype, model_dir)

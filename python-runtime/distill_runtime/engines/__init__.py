@@ -4,7 +4,7 @@
   with the KV cache, greedy; each row stops at EOS or as soon as its JSON object closes.
 - vllm_engine.py (GPU only, imported lazily): every prompt in one generate call (continuous batching, prefix caching),
   greedy, the output constrained to the task's JSON schema; the adapter served as a LoRARequest.
-Both feed token ids made by task.encode_prompt, the same call training uses, so the model sees the same ids.
+Both feed token ids made by encoding.encode_prompts, the same encoding training uses, so the model sees the same ids.
 """
 
 from __future__ import annotations

@@ -1,21 +1,28 @@
-"""The transformers engine (CPU or GPU): prompts sorted by length in windows, batched with LEFT padding, model.generate
-with the KV cache, greedy; each row stops at EOS or as soon as its JSON object closes (JsonClosed below)."""
+"""The transformers engine (CPU or GPU): prompts sorted by length in windows, batched with LEFT padding, decoded with
+the KV cache. decoding "constrained" (the default): the task's JSON skeleton is forced and only the values are chosen
+(inference/constrained.py), so every output parses; a boolean's margin (logprob true - false) goes into the row, and
+the adapter's calibration.json (if any) sets its thresholds. decoding "free": model.generate, greedy, each row stopping
+at EOS or as soon as its JSON object closes (JsonClosed below)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
+from ..encoding import encode_prompts, read_thresholds
+from ..events import log
 from ..inference.config import InferConfig
+from ..inference.constrained import Decoded, decode_batch
 from ..inference.output import (
     Throughput,
     default_max_new_tokens,
     emit_start,
     json_object_end,
     labeled,
+    longest_target_tokens,
     prediction,
 )
-from ..task import Example, Task, encode_prompt, render_prompt
+from ..task import Example, Task, render_target, resolve_path
 from .base import Write
 
 # Prompts are sorted by length inside windows of this many batches, so output is written as it is produced.
@@ -110,24 +117,39 @@ class TransformersEngine:
         self, config: InferConfig, task: Task, examples: list[Example], write: Write, meter: Throughput
     ) -> dict[str, Any]:
         model, tokenizer, device = load_transformers_model(config)
-        max_new_tokens = config.max_new_tokens or default_max_new_tokens(task, tokenizer)
-        prompts = [encode_prompt(tokenizer, render_prompt(task, e.text)) for e in examples]
+        constrained = config.decoding == "constrained"
+        if constrained:  # nothing is generated freely: the longest target bounds the output
+            max_new_tokens = longest_target_tokens(task, tokenizer)
+        else:
+            max_new_tokens = config.max_new_tokens or default_max_new_tokens(task, tokenizer)
+        thresholds = calibration_thresholds(config) if constrained else {}
+        if thresholds:
+            log(f"calibration: boolean thresholds {thresholds}")
+        prompts, cut = encode_prompts(tokenizer, task, [e.text for e in examples])
         emit_start(config, "transformers", str(device), model, max_new_tokens, meter)
         for window in windows(list(range(len(examples))), config.batch_size * SORT_WINDOW_BATCHES):
             # Longest first: similar lengths share a batch (less padding) and a too-big batch fails at once.
             order = sorted(window, key=lambda i: -len(prompts[i]))
             by_index: dict[int, dict] = {}
             for batch in windows(order, config.batch_size):
-                outputs = generate_batch(model, tokenizer, [prompts[i] for i in batch], max_new_tokens, device)
-                records = [
-                    prediction(task, i, examples[i], text, len(prompts[i]), n)
-                    for i, (text, n) in zip(batch, outputs, strict=True)
-                ]
+                batch_prompts = [prompts[i] for i in batch]
+                if constrained:
+                    decoded = decode_batch(model, tokenizer, task, batch_prompts, thresholds, device)
+                    records = [
+                        constrained_prediction(task, i, examples[i], d, len(prompts[i]))
+                        for i, d in zip(batch, decoded, strict=True)
+                    ]
+                else:
+                    outputs = generate_batch(model, tokenizer, batch_prompts, max_new_tokens, device)
+                    records = [
+                        prediction(task, i, examples[i], text, len(prompts[i]), n)
+                        for i, (text, n) in zip(batch, outputs, strict=True)
+                    ]
                 by_index.update((r["index"], r) for r in records)
                 meter.add(records)
                 meter.emit_progress()
             write([by_index[i] for i in window])  # input order restored
-        return {"device": str(device), "max_new_tokens": max_new_tokens}
+        return {"device": str(device), "max_new_tokens": max_new_tokens, "inputs_cut": cut}
 
     def open(self, config: InferConfig, task: Task) -> TransformersLabeler:
         model, tokenizer, device = load_transformers_model(config)
@@ -135,23 +157,54 @@ class TransformersEngine:
 
 
 class TransformersLabeler:
-    """The loaded model for batch-at-a-time callers: label_batch sorts its texts by prompt length (less padding),
-    generates config.batch_size at a time, and returns the rows in the texts' order."""
+    """The loaded model for batch-at-a-time callers (the corpus job, Ray's map_batches): label_batch decodes exactly
+    as run() does (constrained by default, the calibration's thresholds), sorting its texts by prompt length (less
+    padding), config.batch_size at a time, and returns the rows in the texts' order."""
 
     def __init__(self, config: InferConfig, task: Task, model: Any, tokenizer: Any, device: Any) -> None:
         self.config, self.task, self.model, self.tokenizer, self._device = config, task, model, tokenizer, device
         self.device = str(device)
-        self.max_new_tokens = config.max_new_tokens or default_max_new_tokens(task, tokenizer)
+        self.constrained = config.decoding == "constrained"
+        if self.constrained:
+            self.max_new_tokens = longest_target_tokens(task, tokenizer)
+        else:
+            self.max_new_tokens = config.max_new_tokens or default_max_new_tokens(task, tokenizer)
+        self.thresholds = calibration_thresholds(config) if self.constrained else {}
         self.params_total = sum(p.numel() for p in model.parameters())
 
     def label_batch(self, texts: list[str]) -> list[dict[str, Any]]:
-        prompts = [encode_prompt(self.tokenizer, render_prompt(self.task, t)) for t in texts]
+        prompts, _ = encode_prompts(self.tokenizer, self.task, texts)
         rows: list[dict[str, Any] | None] = [None] * len(texts)
         order = sorted(range(len(texts)), key=lambda i: -len(prompts[i]))
         for batch in windows(order, self.config.batch_size):
-            outputs = generate_batch(
-                self.model, self.tokenizer, [prompts[i] for i in batch], self.max_new_tokens, self._device
-            )
-            for i, (text, n) in zip(batch, outputs, strict=True):
-                rows[i] = labeled(self.task, text, len(prompts[i]), n)
+            batch_prompts = [prompts[i] for i in batch]
+            if self.constrained:
+                decoded = decode_batch(
+                    self.model, self.tokenizer, self.task, batch_prompts, self.thresholds, self._device
+                )
+                for i, d in zip(batch, decoded, strict=True):
+                    row = labeled(self.task, render_target(self.task, d.labels), len(prompts[i]), d.output_tokens)
+                    if d.margins:
+                        row["margins"] = d.margins
+                    rows[i] = row
+            else:
+                outputs = generate_batch(self.model, self.tokenizer, batch_prompts, self.max_new_tokens, self._device)
+                for i, (text, n) in zip(batch, outputs, strict=True):
+                    rows[i] = labeled(self.task, text, len(prompts[i]), n)
         return [r for r in rows if r is not None]
+
+
+def calibration_thresholds(config: InferConfig) -> dict[str, float]:
+    """The boolean thresholds of the model's calibration.json (beside the adapter, or in the merged folder), unless
+    calibration is off."""
+    if not config.calibration:
+        return {}
+    folder = config.adapter_dir if config.adapter_dir is not None else config.merged_dir
+    return read_thresholds(resolve_path(folder)) if folder is not None else {}
+
+
+def constrained_prediction(task: Task, index: int, example: Example, decoded: Decoded, input_tokens: int) -> dict:
+    record = prediction(task, index, example, render_target(task, decoded.labels), input_tokens, decoded.output_tokens)
+    if decoded.margins:
+        record["margins"] = decoded.margins
+    return record

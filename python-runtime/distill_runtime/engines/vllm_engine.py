@@ -7,10 +7,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..encoding import encode_prompt, encode_prompts
 from ..errors import JobError
 from ..inference.config import InferConfig
 from ..inference.output import Throughput, default_max_new_tokens, emit_start, labeled, prediction
-from ..task import Example, Task, encode_prompt, json_schema, render_prompt, resolve_path
+from ..task import Example, Task, json_schema, resolve_path
 from .base import Write
 
 
@@ -84,7 +85,7 @@ class VllmEngine:
         # The prompts are tokenized here, exactly as training does, and handed to vLLM as ids.
         tokenizer = load_tokenizer(ModelSource(folder))
         max_new_tokens = config.max_new_tokens or default_max_new_tokens(task, tokenizer)
-        prompts = [encode_prompt(tokenizer, render_prompt(task, e.text)) for e in examples]
+        prompts, cut = encode_prompts(tokenizer, task, [e.text for e in examples])
         llm_kwargs = {"model": folder, **engine_kwargs(config, max(len(p) for p in prompts) + max_new_tokens)}
         lora_request = None
         if config.adapter_dir is not None:
@@ -106,7 +107,7 @@ class VllmEngine:
         meter.add(records)
         meter.emit_progress()
         write(records)
-        return {"device": "cuda", "max_new_tokens": max_new_tokens}
+        return {"device": "cuda", "max_new_tokens": max_new_tokens, "inputs_cut": cut}
 
     def open(self, config: InferConfig, task: Task) -> VllmLabeler:
         return VllmLabeler(config, task)
@@ -127,7 +128,7 @@ class VllmLabeler:
         self.task = task
         self.tokenizer = load_tokenizer(ModelSource(folder))
         self.max_new_tokens = config.max_new_tokens or default_max_new_tokens(task, self.tokenizer)
-        template_tokens = len(encode_prompt(self.tokenizer, render_prompt(task, "")))
+        template_tokens = len(encode_prompt(self.tokenizer, task, ""))
         self.max_prompt_tokens = template_tokens + 4 * task.student.max_input_tokens
         self.llm = LLM(model=folder, **engine_kwargs(config, self.max_prompt_tokens + self.max_new_tokens))
         self.lora_request = (
@@ -144,7 +145,7 @@ class VllmLabeler:
     def label_batch(self, texts: list[str]) -> list[dict[str, Any]]:
         from vllm.inputs import TokensPrompt
 
-        prompts = [encode_prompt(self.tokenizer, render_prompt(self.task, t)) for t in texts]
+        prompts, _ = encode_prompts(self.tokenizer, self.task, texts)
         fits = [i for i, p in enumerate(prompts) if len(p) <= self.max_prompt_tokens]
         outputs = self.llm.generate(
             [TokensPrompt(prompt_token_ids=prompts[i]) for i in fits],

@@ -24,6 +24,13 @@ class InferConfig(BaseModel):
     input_file: str
     output_file: str
     engine: Literal["auto", "transformers", "vllm"] = "auto"
+    decoding: Literal["constrained", "free"] = Field(
+        default="constrained",
+        description="transformers: force the JSON skeleton, choose only the values (always valid); or generate freely",
+    )
+    calibration: bool = Field(
+        default=True, description="constrained decoding: apply the model's calibration.json thresholds when it has one"
+    )
     batch_size: int = Field(default=16, ge=1)
     max_new_tokens: int | None = Field(default=None, ge=1, description="default: longest possible target + margin")
     limit: int | None = Field(default=None, ge=1, description="only the first N records")

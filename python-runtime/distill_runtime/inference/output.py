@@ -1,7 +1,8 @@
 """Model output -> prediction rows, for every engine.
 
 Output JSONL (one line per input line, in input order):
-  {"index", "id"?, "completion", "labels" | null, "error" | null, "input_tokens", "output_tokens"}
+  {"index", "id"?, "completion", "labels" | null, "error" | null, "input_tokens", "output_tokens", "margins"?}
+("margins": constrained decoding's per boolean field logprob(true) - logprob(false); inference/constrained.py)
 An output that is not valid JSON or does not fit the task's schema is kept with labels null and the reason in
 error; it never stops the job (evaluation counts it as disagreeing on every field). Also here: how many new tokens
 an answer may need, where a JSON object closes (engines stop there), and the counts behind progress and metrics.

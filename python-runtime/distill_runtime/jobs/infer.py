@@ -59,6 +59,8 @@ def run(config: InferConfig) -> dict[str, Any]:
         "device": info["device"],
         "max_new_tokens": info["max_new_tokens"],
         "batch_size": config.batch_size,
+        # records whose text was cut to the task's student.max_input_tokens (training cuts the same way)
+        "inputs_cut": info.get("inputs_cut", 0),
     }
     emit(
         "done",

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from ..config import MergeConfig, read_config_file, validate_config
+from ..encoding import CALIBRATION_FILE
 from ..events import emit, log
 from ..model import adapter_folder, device_and_dtype, load_model_and_tokenizer, quiet_transformers
 from ..task import resolve_path
@@ -47,6 +48,8 @@ def merge(config: MergeConfig) -> dict[str, str]:
     tokenizer.save_pretrained(tmp)
     note = _training_note(adapter_dir)
     (tmp / "distill.json").write_text(json.dumps({**note, "merged_from": str(adapter_dir)}, indent=2) + "\n")
+    if (adapter_dir / CALIBRATION_FILE).is_file():  # the decoder's thresholds belong to these weights too
+        shutil.copy2(adapter_dir / CALIBRATION_FILE, tmp / CALIBRATION_FILE)
     if output_dir.is_dir():
         for kept in output_dir.glob("*.log"):  # this job's own log (lib/src/runtime/job.ts writes it here)
             kept.rename(tmp / kept.name)

@@ -13,18 +13,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from ..encoding import encode_prompt, encode_target
 from ..errors import JobError
 from ..events import emit
 from ..model import load_tokenizer, resolve_base_model
-from ..task import (
-    encode_prompt,
-    encode_target,
-    load_task,
-    read_examples,
-    render_prompt,
-    render_target,
-    resolve_path,
-)
+from ..task import load_task, read_examples, resolve_path
 
 
 class TokensConfig(BaseModel):
@@ -42,8 +35,8 @@ def run(config: TokensConfig) -> None:
     task = load_task(config.task_file)
     tokenizer = load_tokenizer(resolve_base_model(config.model))
     examples = read_examples(config.input_file, task)[: config.limit]
-    prompt_tokens = [len(encode_prompt(tokenizer, render_prompt(task, e.text))) for e in examples]
-    target_tokens = [len(encode_target(tokenizer, render_target(task, e.labels))) if e.labels else 0 for e in examples]
+    prompt_tokens = [len(encode_prompt(tokenizer, task, e.text)) for e in examples]
+    target_tokens = [len(encode_target(tokenizer, task, e.labels).ids) if e.labels else 0 for e in examples]
     out = resolve_path(config.output_file)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"prompt_tokens": prompt_tokens, "target_tokens": target_tokens}))

@@ -7,11 +7,12 @@ why that keeps attention inside each example.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import TrainConfig
-from ..task import Example, encode_prompt, encode_target, render_prompt, render_target
+from ..encoding import encode_prompt_counted, encode_target
+from ..task import Example
 
 IGNORE_INDEX = -100
 
@@ -20,18 +21,32 @@ IGNORE_INDEX = -100
 class Tokenized:
     input_ids: list[int]
     n_prompt: int  # the first n_prompt ids are the prompt: labelled IGNORE_INDEX
+    # per target id (input_ids[n_prompt:]): part of a field's value, not of the skeleton
+    is_value: list[bool] = field(default_factory=list)
+    value_starts: list[int] = field(default_factory=list)  # per field, the position in input_ids of its value
+    text_cut: bool = False  # the record text was cut to student.max_input_tokens
 
 
 def tokenize_example(tokenizer: Any, task: Any, example: Example) -> Tokenized:
-    """Prompt and target tokenized separately, then concatenated: the prompt ids are exactly what inference feeds."""
+    """Prompt and target tokenized separately, then concatenated: the prompt ids are exactly what inference feeds,
+    the target ids what the constrained decoder forces and chooses (encoding.py)."""
     assert example.labels is not None
-    prompt_ids = encode_prompt(tokenizer, render_prompt(task, example.text))
-    target_ids = encode_target(tokenizer, render_target(task, example.labels))
-    return Tokenized(prompt_ids + target_ids, len(prompt_ids))
+    prompt_ids, text_cut = encode_prompt_counted(tokenizer, task, example.text)
+    target = encode_target(tokenizer, task, example.labels)
+    starts = [
+        len(prompt_ids) + k
+        for k, flag in enumerate(target.value_mask)
+        if flag and (k == 0 or not target.value_mask[k - 1])
+    ]
+    return Tokenized(prompt_ids + target.ids, len(prompt_ids), target.value_mask, starts, text_cut)
 
 
-def labels_for(example: Tokenized) -> list[int]:
-    return [IGNORE_INDEX] * example.n_prompt + example.input_ids[example.n_prompt :]
+def labels_for(example: Tokenized, loss_on: str = "target") -> list[int]:
+    """Next-token labels: IGNORE_INDEX on the prompt, and with loss_on "values" on the skeleton too."""
+    target = example.input_ids[example.n_prompt :]
+    if loss_on == "values":
+        target = [t if flag else IGNORE_INDEX for t, flag in zip(target, example.is_value, strict=True)]
+    return [IGNORE_INDEX] * example.n_prompt + target
 
 
 def pack_rows(lengths: list[int], max_len: int) -> list[list[int]]:
@@ -72,7 +87,7 @@ def computed_tokens(batch: list[list[int]], lengths: list[int]) -> int:
     return len(batch) * max(sum(lengths[i] for i in row) for row in batch)
 
 
-def collate(batch: list[list[int]], examples: list[Tokenized], pad_id: int) -> dict[str, Any]:
+def collate(batch: list[list[int]], examples: list[Tokenized], pad_id: int, loss_on: str = "target") -> dict[str, Any]:
     """input_ids, labels, position_ids of shape [rows, longest row]. Positions restart at 0 for every example and for
     the padding, which is what makes attention block-diagonal (see recipe.py's module comment)."""
     import torch
@@ -84,7 +99,7 @@ def collate(batch: list[list[int]], examples: list[Tokenized], pad_id: int) -> d
         pos: list[int] = []
         for i in row:
             ids += examples[i].input_ids
-            labels += labels_for(examples[i])
+            labels += labels_for(examples[i], loss_on)
             pos += list(range(len(examples[i].input_ids)))
         rows_ids.append(ids)
         rows_labels.append(labels)

@@ -17,14 +17,15 @@ import functools
 import json
 import math
 import random
-import resource
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..config import TrainConfig
+from ..encoding import write_calibration
 from ..errors import JobError
 from ..events import emit, log
 from ..model import context_length, device_and_dtype, load_model_and_tokenizer, quiet_transformers
@@ -39,95 +40,49 @@ from .batches import (
     split_eval,
     tokenize_example,
 )
+from .calibration import train_margins
 from .checkpoints import checkpoint_dirs, load_checkpoint, save_checkpoint
 from .distributed import barrier, finish, pick_local_device, start, sum_gradients, sum_number
+from .frozen import FrozenPrefix, layer_count
+from .setup import add_lora, attention_implementation, build_optimizer, memory_mb
 
 # ---------------------------------------------------------------------------------------------------------------
 # Loss
 
 
-def target_loss_sum(model: Any, batch: dict[str, Any]) -> tuple[Any, int]:
-    """Sum of cross-entropy over the target tokens, and their count. Runs the decoder, then the lm_head only at the
-    positions that predict a target token."""
+def last_hidden(model: Any, batch: dict[str, Any]) -> Any:
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return base.get_decoder()(
+        input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False
+    ).last_hidden_state
+
+
+def target_loss_sum(model: Any, batch: dict[str, Any], hidden: Any = None) -> tuple[Any, int]:
+    """Sum of cross-entropy over the target tokens, and their count. Runs the decoder (unless its last hidden states
+    are given: the frozen-layer cache's), then the lm_head only at the positions that predict a target token."""
     import torch.nn.functional as F
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    hidden = base.get_decoder()(
-        input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False
-    ).last_hidden_state
+    hidden = last_hidden(model, batch) if hidden is None else hidden
     targets = batch["labels"][:, 1:]
     keep = targets != IGNORE_INDEX
     logits = base.get_output_embeddings()(hidden[:, :-1][keep]).float()
     return F.cross_entropy(logits, targets[keep], reduction="sum"), int(keep.sum())
 
 
-def evaluate(model: Any, batches: list[dict[str, Any]]) -> float:
+def evaluate(model: Any, batches: list[dict[str, Any]], hidden_of: Callable[[int, dict], Any]) -> float:
     import torch
 
     model.eval()
     total, count = 0.0, 0
     with torch.no_grad():
-        for batch in batches:
-            loss_sum, n = target_loss_sum(model, batch)
+        for k, batch in enumerate(batches):
+            loss_sum, n = target_loss_sum(model, batch, hidden_of(k, batch))
             total += float(loss_sum)
             count += n
     model.train()
     return total / max(count, 1)
 
-
-# ---------------------------------------------------------------------------------------------------------------
-# Model setup
-
-
-def attention_implementation(config: TrainConfig, device: Any) -> str:
-    if config.attn_implementation != "auto":
-        return config.attn_implementation
-    from transformers.utils import is_flash_attn_2_available
-
-    return "flash_attention_2" if device.type == "cuda" and is_flash_attn_2_available() else "sdpa"
-
-
-def build_optimizer(config: TrainConfig, params: list[Any]) -> Any:
-    """AdamW; the 8-bit one (bitsandbytes, CUDA only: checked before the model loads) when asked."""
-    import torch
-
-    if config.optimizer == "adamw_8bit":
-        try:
-            import bitsandbytes as bnb
-        except ImportError as e:
-            raise JobError(
-                "missing_package",
-                "optimizer adamw_8bit needs the bitsandbytes package",
-                'install it (.venv/bin/pip install bitsandbytes) or use optimizer "adamw"',
-            ) from e
-        return bnb.optim.AdamW8bit(params, lr=config.learning_rate, weight_decay=config.weight_decay)
-    return torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
-
-
-def add_lora(model: Any, config: TrainConfig, quantized: bool) -> Any:
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-
-    if quantized:
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
-    elif config.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    lora = LoraConfig(
-        r=config.lora_r,
-        lora_alpha=config.lora_alpha,
-        lora_dropout=config.lora_dropout,
-        target_modules=config.target_modules,
-        bias="none",
-        task_type="CAUSAL_LM",
-    )
-    return get_peft_model(model, lora)
-
-
-def memory_mb(device: Any) -> float:
-    import torch
-
-    if device.type == "cuda":
-        return round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # peak RSS (Linux: KiB)
 
 # ---------------------------------------------------------------------------------------------------------------
 # The job
@@ -198,16 +153,19 @@ def train(config: TrainConfig) -> TrainResult:
     real_tokens = sum(lengths)
     packing_efficiency = real_tokens / sum(computed_tokens(b, lengths) for b in plan)
     eval_lengths = [len(e.input_ids) for e in eval_tok]
-    eval_batches = [
-        collate(b, eval_tok, tokenizer.pad_token_id)
-        for b in plan_micro_batches(eval_lengths, config, one_flat_row=flat)
-    ]
+    eval_plan = plan_micro_batches(eval_lengths, config, one_flat_row=flat)
+    eval_batches = [collate(b, eval_tok, tokenizer.pad_token_id, config.loss_on) for b in eval_plan]
 
     micro_per_epoch = len(plan)
     steps_per_epoch = math.ceil(micro_per_epoch / config.grad_accum_steps)
     total_steps = config.max_steps or max(1, math.ceil(config.num_epochs * steps_per_epoch))
 
     model = add_lora(model, config, quantized)
+    # train_layers + cache_frozen_layers: the layers below the trained ones run once per example (frozen.py)
+    n_layers = layer_count(model)
+    n_frozen = n_layers - min(config.train_layers or n_layers, n_layers) if config.cache_frozen_layers else 0
+    train_cache = FrozenPrefix(model, n_frozen, lengths) if n_frozen else None
+    eval_cache = FrozenPrefix(model, n_frozen, eval_lengths) if n_frozen else None
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = build_optimizer(config, trainable)
     from transformers import get_scheduler
@@ -262,13 +220,20 @@ def train(config: TrainConfig) -> TrainResult:
             "n_train_examples": len(train_tok),
             "n_eval_examples": len(eval_tok),
             "n_skipped_too_long": skipped + eval_skipped,
+            "inputs_cut": sum(t.text_cut for t in train_tok),  # texts cut to the task's student.max_input_tokens
             "tokens_per_epoch": real_tokens,
             "micro_batches_per_epoch": micro_per_epoch,
             "steps_per_epoch": steps_per_epoch,
             "total_steps": total_steps,
             "resumed_from_step": resumed_from,
+            "loss_on": config.loss_on,
+            "trained_layers": min(config.train_layers or n_layers, n_layers),
+            "frozen_cache_mb": train_cache.expected_mb if train_cache else None,
         },
     )
+
+    def eval_hidden(k: int, batch: dict[str, Any]) -> Any:
+        return eval_cache.hidden(eval_plan[k], batch) if eval_cache else None
 
     model.train()
     recent_losses: list[float] = []
@@ -282,12 +247,14 @@ def train(config: TrainConfig) -> TrainResult:
             for m in micro_indices
         ]
         mine = world.share(micro)  # all of them in one process
-        batches = [{k: v.to(device) for k, v in collate(b, train_tok, tokenizer.pad_token_id).items()} for b in mine]
+        batches = [on_device(collate(b, train_tok, tokenizer.pad_token_id, config.loss_on), device) for b in mine]
         n_targets = sum_number(world, sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in batches), device)
         lr = scheduler.get_last_lr()[0]
         step_loss = 0.0
-        for batch in batches:
-            loss_sum, _ = target_loss_sum(model, batch)
+        for rows, batch in zip(mine, batches, strict=True):
+            if train_cache is not None and step == (resumed_from or 0) and rows is mine[0]:
+                train_cache.check(rows, batch)  # once per session: the cached path is the full forward
+            loss_sum, _ = target_loss_sum(model, batch, train_cache.hidden(rows, batch) if train_cache else None)
             loss = loss_sum / n_targets
             if config.debug_nan_at_step == step + 1:
                 loss = loss * float("nan")
@@ -338,7 +305,7 @@ def train(config: TrainConfig) -> TrainResult:
             window = {"loss": 0.0, "steps": 0, "tokens": 0, "samples": 0, "t0": time.time()}
         evaluate_now = step == total_steps or (config.eval_steps and step % config.eval_steps == 0)
         if world.main and eval_batches and evaluate_now:
-            eval_loss = evaluate(model, [{k: v.to(device) for k, v in b.items()} for b in eval_batches])
+            eval_loss = evaluate(model, [on_device(b, device) for b in eval_batches], eval_hidden)
             emit("eval", step=step, eval_loss=eval_loss)
             window["t0"] = time.time()  # eval time is not training throughput
         if world.main and (step % config.save_steps == 0 or step == total_steps):
@@ -354,10 +321,22 @@ def train(config: TrainConfig) -> TrainResult:
             window["t0"] = time.time()
 
     if world.main and eval_batches and eval_loss is None:  # resumed a finished run: still report where it stands
-        eval_loss = evaluate(model, [{k: v.to(device) for k, v in b.items()} for b in eval_batches])
+        eval_loss = evaluate(model, [on_device(b, device) for b in eval_batches], eval_hidden)
+    calibration = None
+    if world.main and config.calibrate:  # calibration.py: thresholds on the train margins, written beside the adapter
+        calibration = train_margins(
+            model,
+            tokenizer,
+            task,
+            train_tok,
+            plan,
+            lambda rows: on_device(collate(rows, train_tok, tokenizer.pad_token_id, config.loss_on), device),
+            lambda rows, batch: train_cache.hidden(rows, batch) if train_cache else last_hidden(model, batch),
+        )
     adapter_dir = output_dir / "adapter"
+    thresholds = None
     if world.main:
-        _save_adapter(adapter_dir, model, tokenizer, config, task.name)
+        thresholds = _save_adapter(adapter_dir, model, tokenizer, config, task.name, calibration)
     finish(world)
     session_s = time.time() - t_start
     runtime_s = earlier_seconds + session_s
@@ -370,6 +349,8 @@ def train(config: TrainConfig) -> TrainResult:
         "runtime_s": round(runtime_s, 2),  # every session's, up to the checkpoint it resumed from
         "session_runtime_s": round(session_s, 2),  # this process's alone
         "packing_efficiency": round(packing_efficiency, 4),
+        "inputs_cut": sum(t.text_cut for t in train_tok),  # texts cut to the task's student.max_input_tokens
+        "calibration_thresholds": thresholds,
     }
     emit("done", job="train", runtime_s=round(session_s, 3), outputs=outputs, metrics=metrics)
     return TrainResult(outputs, metrics, model)
@@ -393,11 +374,27 @@ def _tokenize_all(tokenizer: Any, task: Any, examples: list[Example], max_len: i
         kept.append(tok)
     if skipped:
         log(f"skipped {skipped} example(s) longer than max_seq_len={max_len} tokens")
+    cut = sum(t.text_cut for t in kept)
+    if cut:
+        limit = task.student.max_input_tokens
+        log(f"{cut} of {len(kept)} example texts cut to student.max_input_tokens={limit} tokens")
     return kept, skipped
 
 
-def _save_adapter(adapter_dir: Path, model: Any, tokenizer: Any, config: TrainConfig, task_name: str) -> None:
-    """The final adapter (plain PEFT format) with the tokenizer and a note of what it was trained from."""
+def on_device(batch: dict[str, Any], device: Any) -> dict[str, Any]:
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+def _save_adapter(
+    adapter_dir: Path,
+    model: Any,
+    tokenizer: Any,
+    config: TrainConfig,
+    task_name: str,
+    calibration: tuple[dict[str, list[float]], dict[str, list[bool]]] | None,
+) -> dict[str, float] | None:
+    """The final adapter (plain PEFT format) with the tokenizer, a note of what it was trained from and, with
+    calibrate, calibration.json. Returns the calibration thresholds."""
     tmp = adapter_dir.with_name(adapter_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
@@ -409,5 +406,11 @@ def _save_adapter(adapter_dir: Path, model: Any, tokenizer: Any, config: TrainCo
         "config": config.model_dump(mode="json"),
     }
     (tmp / "distill.json").write_text(json.dumps(note, indent=2) + "\n")
+    thresholds = None
+    if calibration is not None and calibration[0]:
+        written = write_calibration(tmp, *calibration)
+        thresholds = {name: v["threshold"] for name, v in written["fields"].items()}
+        log(f"calibration thresholds (train margins): {thresholds}")
     shutil.rmtree(adapter_dir, ignore_errors=True)
     tmp.rename(adapter_dir)
+    return thresholds

@@ -14,7 +14,7 @@ test("npm start -p: a name no notebook of the pipeline declares is refused, list
   assert.match(bad.stderr, /unknown argument --profil\nusage: npm start -- \[--profile P\] \[-p name=value \.\.\.\] \[--out DIR\]/);
   const profile = runCli("start", ["--profile", "fastest", "--out", out]);
   assert.equal(profile.code, 2);
-  assert.match(profile.stderr, /unknown profile "fastest"; profiles: default, test/);
+  assert.match(profile.stderr, /unknown profile "fastest"; profiles: default, cpu-quality, test/);
   assert.deepEqual(fs.readdirSync(out), [], "nothing written before the arguments are checked");
   const malformed = runCli("start", ["-p", "sampleSize"]);
   assert.match(malformed.stderr, /malformed parameter "sampleSize": expected name=value/);

@@ -31,7 +31,7 @@ before(() => {
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 test("infer() runs the job, streams progress, writes predictions that evaluateAgreement turns into numbers", async () => {
-  const config = inferLib.inferConfig({ model: tinyModel, input_file: testFile, output_file: path.join(tmp, "out", "pred.jsonl"), batch_size: 4, max_new_tokens: 8 });
+  const config = inferLib.inferConfig({ model: tinyModel, input_file: testFile, output_file: path.join(tmp, "out", "pred.jsonl"), batch_size: 4, max_new_tokens: 8, decoding: "free" });
   const events: runtime.JobEvent[] = [];
   const updates: progress.ProgressState[] = [];
   const result = await inferLib.infer(config, { env, onEvent: (e) => events.push(e), onProgress: (p) => updates.push(p) });
@@ -60,6 +60,20 @@ test("infer() runs the job, streams progress, writes predictions that evaluateAg
   assert.ok(evaluation.ci && evaluation.ci.low <= evaluation.agreement && evaluation.agreement <= evaluation.ci.high);
   for (const f of evaluation.perField) assert.ok(Number.isFinite(f.agreement));
   assert.equal(evaluation.perRecord[0].id, "dish-0");
+});
+
+test("infer() with the default constrained decoding: a random model's every output parses, margins read back", async () => {
+  const config = inferLib.inferConfig({ model: tinyModel, input_file: testFile, output_file: path.join(tmp, "out", "constrained.jsonl"), batch_size: 4 });
+  assert.equal(config.decoding, "constrained");
+  const result = await inferLib.infer(config, { env });
+  const predictions = inferLib.readPredictions(result.outputFile);
+  assert.equal(result.metrics.parse_failures, 0);
+  assert.ok(predictions.every((p) => p.labels !== null && p.error === null && taskLib.parseLabels(task, p.labels).ok));
+  const booleans = task.fields.filter((f) => f.type === "boolean").map((f) => f.name);
+  for (const p of predictions) {
+    assert.deepEqual(Object.keys(p.margins ?? {}).sort(), [...booleans].sort());
+    for (const name of booleans) assert.equal(p.labels![name], p.margins![name] > 0); // no calibration file: threshold 0
+  }
 });
 
 test("inferConfig: defaults match Python's InferConfig; bad values name the field", () => {

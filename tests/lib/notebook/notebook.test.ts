@@ -74,7 +74,7 @@ test("parseCliValue: JSON literals, bare words as strings, broken JSON rejected"
 });
 
 test("profiles: unknown profile names the known ones", () => {
-  assert.throws(() => nb.profileValues("nope", "1-label", []), /unknown profile "nope"; profiles: default, test/);
+  assert.throws(() => nb.profileValues("nope", "1-label", []), /unknown profile "nope"; profiles: default, cpu-quality, test/);
 });
 
 test("runner CLI: bad input gives one clear line and exit code 2", () => {

@@ -100,13 +100,13 @@ test("parseEventLine validates every event type and names what is wrong", () => 
 
 test("trainConfig: defaults < preset < overrides, from the same data/training.json Python reads", () => {
   const c = train.trainConfig({ train_file: "t.jsonl", output_dir: "o" });
-  assert.equal(c.preset, "cpu-quick");
+  assert.equal(c.preset, "cpu-default");
   assert.equal(c.base_model, "smollm2-135m-instruct");
-  assert.ok(c.max_steps !== null && c.max_steps > 0);
+  assert.deepEqual([c.num_epochs, c.max_steps, c.loss_on, c.train_layers], [1, null, "values", 4]); // cpu-default: one epoch
   const original = train.trainConfig({ train_file: "t.jsonl", output_dir: "o", preset: "llama2-7b-original", lora_r: 8 });
   assert.deepEqual([original.lora_r, original.lora_alpha, original.num_epochs, original.max_seq_len, original.load_in_8bit], [8, 16, 5, 4096, true]);
   assert.ok(train.presets().includes("gpu-8b-qlora"));
-  assert.throws(() => train.trainConfig({ train_file: "t", output_dir: "o", preset: "fast" }), /unknown preset "fast"; use one of cpu-quick/);
+  assert.throws(() => train.trainConfig({ train_file: "t", output_dir: "o", preset: "fast" }), /unknown preset "fast"; use one of cpu-default/);
   assert.throws(() => train.trainConfig({ train_file: "t", output_dir: "o", lr: 1 } as never), /unknown field\(s\) 'lr'/);
   assert.throws(() => train.trainConfig({ train_file: "t", output_dir: "o", lora_r: 0 }), /field 'lora_r'/);
 });
@@ -114,6 +114,22 @@ test("trainConfig: defaults < preset < overrides, from the same data/training.js
 test("the TS train config has exactly the fields of the Python TrainConfig", () => {
   const out = execFileSync(paths.python, ["-c", "import json; from distill_runtime.config import TrainConfig; print(json.dumps(sorted(TrainConfig.model_fields)))"], { encoding: "utf8" });
   assert.deepEqual(Object.keys(train.TrainConfigSchema.shape).sort(), JSON.parse(out));
+});
+
+test("every preset of data/training.json resolves to the same values in TS and Python (new keys included)", () => {
+  const names = [...train.presets(), "none"];
+  const script = "import json, sys; from distill_runtime.config import load_train_config; print(json.dumps({n: {k: v for k, v in load_train_config({'train_file': 't.jsonl', 'output_dir': 'o', 'preset': n}).model_dump(mode='json').items() if not k.startswith('debug_')} for n in json.loads(sys.argv[1])}))";
+  const python = JSON.parse(execFileSync(paths.python, ["-c", script, JSON.stringify(names)], { encoding: "utf8" })) as Record<string, Record<string, unknown>>;
+  for (const name of names) {
+    const ts = train.trainConfig({ train_file: "t.jsonl", output_dir: "o", preset: name }) as unknown as Record<string, unknown>;
+    assert.deepEqual(ts, python[name], `preset ${name}`);
+  }
+  // the CPU presets carry the learning recipe: values-only loss, top layers on a frozen cache, calibration
+  for (const name of ["cpu-default", "cpu-quality"]) {
+    const c = train.trainConfig({ train_file: "t.jsonl", output_dir: "o", preset: name });
+    assert.deepEqual([c.loss_on, c.cache_frozen_layers, c.calibrate], ["values", true, true], name);
+    assert.ok(c.train_layers !== null && c.train_layers > 0, name);
+  }
 });
 
 test("train streams validated events from a real run on the tiny model", async () => {
