@@ -13,7 +13,7 @@ from .errors import JobError
 from .events import emit
 from .lifeline import exit_with_parent
 
-JOBS = {name: f"jobs.{name}" for name in ("train", "merge", "infer", "export", "tokens")}
+JOBS = {name: f"jobs.{name}" for name in ("train", "merge", "infer", "export", "tokens", "encode")}
 
 
 def main(argv: list[str] | None = None) -> int:

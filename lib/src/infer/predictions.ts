@@ -1,7 +1,7 @@
 // The infer job's output file read back as typed predictions, and joined to the rows it labeled.
 //
 // Output JSONL (one line per input line, in input order):
-//   {"index", "id"?, "completion", "labels" | null, "error" | null, "input_tokens", "output_tokens"}
+//   {"index", "id"?, "completion", "labels" | null, "error" | null, "input_tokens", "output_tokens", "margins"?}
 // labels is null when the completion is not JSON or does not fit the task; error then says why.
 import * as fs from "node:fs";
 import { z } from "zod";
@@ -15,6 +15,8 @@ const PredictionLine = z.strictObject({
   error: z.string().nullable(),
   input_tokens: z.int().min(0),
   output_tokens: z.int().min(0),
+  /** Constrained decoding: per boolean field, logprob(true) - logprob(false) (a confidence; calibration shifts its zero). */
+  margins: z.record(z.string(), z.number()).optional(),
 });
 
 export interface Prediction {
@@ -25,6 +27,7 @@ export interface Prediction {
   error: string | null;
   inputTokens: number;
   outputTokens: number;
+  margins?: Record<string, number>;
 }
 
 /** Read an infer output file. A malformed line is an error naming the file and line. */
@@ -56,6 +59,7 @@ export function readPredictions(file: string): Prediction[] {
       error: p.error,
       inputTokens: p.input_tokens,
       outputTokens: p.output_tokens,
+      ...(p.margins !== undefined ? { margins: p.margins } : {}),
     });
   });
   return predictions;
