@@ -147,11 +147,16 @@ export async function runLlama(config: InferConfig, opts: LlamaOptions = {}): Pr
   const output = paths.resolve(config.output_file);
   fs.mkdirSync(path.dirname(output), { recursive: true });
   const ggufFile = await studentGguf(config, opts);
-  const encodedFile = `${output}.encoded.json`;
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "distill-encode-")); // the ids and the job's log
+  const encodedFile = path.join(scratch, "encoded.json");
   const tokenizerModel = config.merged_dir ?? config.model!;
-  await runJob("encode", { model: tokenizerModel, task_file: config.task_file, input_file: config.input_file, output_file: encodedFile, ...(config.limit ? { limit: config.limit } : {}) }, { signal: opts.signal, env: opts.env, onEvent: opts.onEvent });
-  const enc = Encoded.parse(JSON.parse(fs.readFileSync(encodedFile, "utf8")));
-  fs.rmSync(encodedFile, { force: true });
+  let enc: Encoded;
+  try {
+    await runJob("encode", { model: tokenizerModel, task_file: config.task_file, input_file: config.input_file, output_file: encodedFile, ...(config.limit ? { limit: config.limit } : {}) }, { signal: opts.signal, env: opts.env, onEvent: opts.onEvent });
+    enc = Encoded.parse(JSON.parse(fs.readFileSync(encodedFile, "utf8")));
+  } finally {
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
   const thresholds = calibrationThresholds(config.adapter_dir ?? config.merged_dir);
 
   const threads = opts.threads ?? os.availableParallelism();
