@@ -1,7 +1,14 @@
-// One run per work folder. Two runs writing one folder race (checkpoints, the adapter: the last writer wins) and each
-// pays for every teacher answer again, since neither sees the other's answers in time. So the process that opens a
-// work folder for writing (paths.workspace: a notebook kernel, a script) takes `<folder>/.lock` and holds it until it
-// exits; a second one gets WorkDirInUseError naming the holder.
+// One run per work folder and step. Two runs of one step on one folder race (checkpoints, the adapter: the last writer
+// wins) and each pays for every teacher answer again, since neither sees the other's answers in time. So the process
+// that opens a work folder for writing (paths.workspace: a notebook kernel, a script) takes a lock there and holds it
+// until it exits; a second one gets WorkDirInUseError naming the holder.
+//
+// - A notebook locks its step only (`.lock-label`, `.lock-train`, ...): in JupyterLab the four notebooks' kernels stay
+//   alive side by side, as users keep them, and a second kernel of the same step is refused. What one step reads from
+//   another is checked where it is read (notebook 3 refuses a student whose training failed or whose data changed).
+//   A process that opens the folder without a step (a script) locks all of it (`.lock`): it conflicts with every step.
+//   Each process creates its own lock file first and then looks for a conflicting one, so of two that race at least
+//   one sees the other.
 //
 // - The lock file holds the owner's pid, host, start time and what it runs (the notebook, the run id), and the pids
 //   of the jobs it started (runtime/job.ts adds them): a kernel that died while its training job still winds down
@@ -21,6 +28,14 @@ import * as path from "node:path";
 import { atExit, processAlive, processStartTime } from "./processes";
 
 export const LOCK_FILE = ".lock";
+const STEP_LOCK = /^\.lock-([a-z0-9][a-z0-9-]*)$/;
+
+/** The lock file of a step (`.lock-<step>`), or of the whole folder without one. */
+export function lockFileName(step?: string): string {
+  if (step === undefined) return LOCK_FILE;
+  if (!STEP_LOCK.test(`.lock-${step}`)) throw new Error(`a work folder step is lower-case letters, digits and dashes, got ${JSON.stringify(step)}`);
+  return `.lock-${step}`;
+}
 
 export interface LockOwner {
   pid: number;
@@ -90,6 +105,8 @@ function createExclusive(file: string, content: string): boolean {
 }
 
 function inUseMessage(label: string, file: string, o: LockOwner): string {
+  const step = STEP_LOCK.exec(path.basename(file))?.[1];
+  if (step !== undefined) label = `${label} (step ${step})`;
   const where = o.host === os.hostname() ? "" : ` on host ${o.host} (it cannot be checked from here: if that run is gone, delete ${file})`;
   const jobs = processAlive(o.pid, o.startTime) ? "" : ` (its process has ended, but job(s) it started are still running: pid ${o.members.map((m) => m.pid).join(", ")})`;
   const jupyter = /Jupyter/.test(o.what) ? ", shut that kernel down" : "";
@@ -98,10 +115,38 @@ function inUseMessage(label: string, file: string, o: LockOwner): string {
 
 /**
  * Take the lock of a work folder for this process (again: a no-op), or throw WorkDirInUseError naming the live owner.
- * `label` names the folder in the message (e.g. "work/default").
+ * `label` names the folder in the message (e.g. "work/default"); `step` locks that step only (see the top).
  */
-export function lockWorkDir(dir: string, label = dir): { file: string; release(): void } {
-  const file = path.join(dir, LOCK_FILE);
+export function lockWorkDir(dir: string, label = dir, step?: string): { file: string; release(): void } {
+  const file = path.join(dir, lockFileName(step));
+  const heldBefore = held.has(file);
+  const handle = takeLock(dir, file, label);
+  const conflict = conflictingLock(dir, step);
+  if (conflict) {
+    if (!heldBefore) handle.release();
+    throw new WorkDirInUseError(dir, conflict.owner, inUseMessage(label, conflict.file, conflict.owner));
+  }
+  return handle;
+}
+
+/** A live lock held by another process that excludes ours: the whole folder's for a step, any step's for the whole. */
+function conflictingLock(dir: string, step: string | undefined): { file: string; owner: LockOwner } | null {
+  const names = step === undefined ? fs.readdirSync(dir).filter((n) => STEP_LOCK.test(n)) : [LOCK_FILE];
+  for (const name of names) {
+    const file = path.join(dir, name);
+    let text: string;
+    try {
+      text = fs.readFileSync(file, "utf8");
+    } catch {
+      continue;
+    }
+    const owner = parseOwner(text);
+    if (owner && !sameProcess(owner) && lockIsLive(owner)) return { file, owner };
+  }
+  return null;
+}
+
+function takeLock(dir: string, file: string, label: string): { file: string; release(): void } {
   const handle = { file, release: () => releaseLock(file) };
   if (held.has(file)) return handle;
   const mine: LockOwner = {
@@ -150,11 +195,11 @@ export function lockWorkDir(dir: string, label = dir): { file: string; release()
   throw new Error(`could not lock ${label}: the lock ${file} kept changing hands; try again`);
 }
 
-/** Who holds a work folder's lock now (null when free or stale). */
-export function lockOwner(dir: string): LockOwner | null {
+/** Who holds a work folder's lock (or a step's) now (null when free or stale). */
+export function lockOwner(dir: string, step?: string): LockOwner | null {
   let text: string;
   try {
-    text = fs.readFileSync(path.join(dir, LOCK_FILE), "utf8");
+    text = fs.readFileSync(path.join(dir, lockFileName(step)), "utf8");
   } catch {
     return null;
   }

@@ -73,11 +73,12 @@ export interface Workspace {
 /**
  * A work folder's layout, opened for writing: this process takes the folder's lock (lock.ts) and holds it until it
  * exits, so a second run on the same folder stops here with WorkDirInUseError naming the first. `{ lock: false }`
- * only reads the layout (a test looking at what a run wrote, a report).
+ * only reads the layout (a test looking at what a run wrote, a report). `{ step }` locks only that step of the folder
+ * (a notebook: "label", "train", "infer", "cost"), so the four notebooks' kernels can live side by side in JupyterLab.
  */
-export function workspace(workDir: string, o: { lock?: boolean } = {}): Workspace {
+export function workspace(workDir: string, o: { lock?: boolean; step?: string } = {}): Workspace {
   const dir = ensureDir(resolve(workDir));
-  if (o.lock ?? true) lockWorkDir(dir, path.relative(root, dir).startsWith("..") ? dir : path.relative(root, dir) || dir);
+  if (o.lock ?? true) lockWorkDir(dir, path.relative(root, dir).startsWith("..") ? dir : path.relative(root, dir) || dir, o.step);
   const student = path.join(dir, "student");
   return {
     dir,

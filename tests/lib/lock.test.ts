@@ -14,11 +14,11 @@ const libIndex = path.join(paths.root, "lib", "dist", "index.js");
 const lockFile = (dir: string) => path.join(dir, ".lock");
 
 /** A Node process that opens `dir` as its work folder (and optionally starts a `sleep` job it registers), then waits. */
-async function holder(dir: string, o: { job?: boolean } = {}): Promise<{ child: ChildProcess; job: number | null; exited: Promise<void> }> {
+async function holder(dir: string, o: { job?: boolean; step?: string } = {}): Promise<{ child: ChildProcess; job: number | null; exited: Promise<void> }> {
   const script = `
 const { paths } = require(${JSON.stringify(libIndex)});
 const lock = require(${JSON.stringify(path.join(paths.root, "lib", "dist", "lock.js"))});
-paths.workspace(${JSON.stringify(dir)});
+paths.workspace(${JSON.stringify(dir)}, ${JSON.stringify(o.step ? { step: o.step } : {})});
 let job = null;
 if (${Boolean(o.job)}) { job = require("node:child_process").spawn("sleep", ["60"], { detached: true, stdio: "ignore" }); lock.addLockMember(job.pid); }
 console.log(JSON.stringify({ locked: true, job: job ? job.pid : null }));
@@ -85,4 +85,33 @@ test("a job the owner started keeps the folder locked after the owner died, unti
   process.kill(h.job!, "SIGKILL");
   await new Promise((r) => setTimeout(r, 300));
   assert.equal(paths.workspace(dir).dir, dir);
+});
+
+test("steps lock apart: another step's kernel may open the folder, a second kernel of the same step may not, a whole-folder run excludes both", async () => {
+  const dir = tempDir("lock-steps");
+  const h = await holder(dir, { step: "train" });
+  assert.equal(lock.lockOwner(dir, "train")?.pid, h.child.pid);
+  assert.equal(lock.lockOwner(dir), null, "a step does not take the whole folder's lock");
+  assert.equal(paths.workspace(dir, { step: "label" }).dir, dir, "notebook 1 next to notebook 2");
+  assert.equal(JSON.parse(fs.readFileSync(path.join(dir, ".lock-label"), "utf8")).pid, process.pid);
+  assert.throws(() => paths.workspace(dir, { step: "train" }), (e: unknown) => {
+    assert.ok(e instanceof lock.WorkDirInUseError);
+    assert.equal(e.owner.pid, h.child.pid);
+    assert.match(e.message, new RegExp(`\\(step train\\) is in use by pid ${h.child.pid} \\(notebook holder-test`));
+    return true;
+  });
+  assert.throws(() => paths.workspace(dir), new RegExp(`\\(step train\\) is in use by pid ${h.child.pid}`), "a script locking the whole folder waits for every step");
+  assert.equal(fs.existsSync(lockFile(dir)), false, "the refused whole-folder lock was given back");
+  h.child.kill("SIGTERM");
+  await h.exited;
+  assert.equal(fs.existsSync(path.join(dir, ".lock-train")), false);
+
+  const whole = tempDir("lock-steps-whole");
+  const w = await holder(whole);
+  assert.throws(() => paths.workspace(whole, { step: "infer" }), new RegExp(`is in use by pid ${w.child.pid} \\(notebook holder-test`));
+  assert.equal(fs.existsSync(path.join(whole, ".lock-infer")), false, "the refused step lock was given back");
+  w.child.kill("SIGTERM");
+  await w.exited;
+  assert.equal(paths.workspace(whole, { step: "infer" }).dir, whole);
+  assert.throws(() => paths.workspace(whole, { step: "Bad Step" }), /a work folder step is lower-case letters, digits and dashes, got "Bad Step"/);
 });
