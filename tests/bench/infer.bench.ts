@@ -72,10 +72,17 @@ function fromInfer(name: string, settings: Record<string, unknown>, r: inferLib.
   return run;
 }
 
-function agreement(a: Run, b: Run): number {
+/** Share of labels equal between two runs, over the records both parsed (an unparseable output has no labels). */
+function agreement(a: Run, b: Run): { share: number; records: number } {
   let equal = 0;
-  for (const [i, la] of a.labels.entries()) for (const f of task.fields) if (la !== null && b.labels[i] !== null && la[f.name] === b.labels[i]![f.name]) equal += 1;
-  return round(equal / (a.labels.length * task.fields.length), 4);
+  let records = 0;
+  for (const [i, la] of a.labels.entries()) {
+    const lb = b.labels[i];
+    if (la === null || lb === null || lb === undefined) continue;
+    records += 1;
+    for (const f of task.fields) if (la[f.name] === lb[f.name]) equal += 1;
+  }
+  return { share: round(equal / Math.max(1, records * task.fields.length), 4), records };
 }
 
 async function main(): Promise<void> {
@@ -148,8 +155,11 @@ async function main(): Promise<void> {
     { name: "default / (a) naive", value: round(ours.recordsPerS / naive.recordsPerS, 2), unit: "x" },
     { name: "default / (b) transformers engine", value: vsToday, unit: "x", goal: ">= 3", met: vsToday >= 3 },
     { name: "default / (c) llama.cpp best", value: vsBest, unit: "x", goal: ">= 0.9", met: vsBest >= 0.9 },
-    ...(exact ? [{ name: "label agreement: default (q8_0) with the same engine on f16", value: agreement(ours, exact), unit: "share of labels", note: "what q8_0 quantization changes" }] : []),
-    ...runs.filter((r) => r !== today).map((r) => ({ name: `label agreement with (b): ${r.name}`, value: agreement(r, today), unit: "share of labels" })),
+    ...(exact ? [{ name: "label agreement: default (q8_0) with the same engine on f16", value: agreement(ours, exact).share, unit: "share of labels", note: "what q8_0 quantization changes" }] : []),
+    ...runs.filter((r) => r !== today).map((r) => {
+      const a = agreement(r, today);
+      return { name: `label agreement with (b): ${r.name}`, value: a.share, unit: "share of labels", note: `${a.records} recipes both parsed; ${r.parseFailures} + ${today.parseFailures} unparseable` };
+    }),
   ];
   writeBenchResult("infer", metrics, { records: RECORDS, studentPreset: preset, threads: THREADS, loadAverageAtEnd: os.loadavg().map((x) => round(x, 2)), runs: runs.map((r) => ({ ...r, labels: undefined })) });
 }
