@@ -11,6 +11,9 @@ import { fileURLToPath } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const quiet = process.argv.includes("--quiet");
+// `--bench` (npm run bench): also the benchmarks' own packages (the bench extra: TRL for the train bench). Never needed
+// by npm start or npm test.
+const withBench = process.argv.includes("--bench");
 const venv = path.join(root, ".venv");
 const venvPython = path.join(venv, "bin", "python");
 
@@ -138,6 +141,22 @@ function pythonEnv() {
   return true;
 }
 
+const BENCH_EXTRAS = "python-runtime[dev,notebooks,bench]";
+const BENCH_IMPORT_CHECK = "import trl, datasets";
+
+function benchPackages() {
+  if (!withBench) return false;
+  const stamp = path.join(venv, ".distill-setup-bench");
+  const hash = hashOf(path.join(root, "python-runtime", "pyproject.toml"), BENCH_EXTRAS);
+  if (stamped(stamp, hash) && spawnSync(venvPython, ["-c", BENCH_IMPORT_CHECK], { stdio: "ignore" }).status === 0) return false;
+  const fix = "check that PyPI is reachable; then rerun `npm run bench`, which repairs a half-finished install";
+  // The whole extras set again (pip keeps what is installed): the bench extra's pins then resolve against the rest.
+  run("bench packages", venvPython, ["-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", BENCH_EXTRAS], fix);
+  run("bench packages", venvPython, ["-c", BENCH_IMPORT_CHECK], fix);
+  fs.writeFileSync(stamp, hash);
+  return true;
+}
+
 function kernel() {
   // Registered into .venv only (never machine-wide): jupyter finds {sys.prefix}/share/jupyter/kernels.
   const dir = path.join(venv, "share", "jupyter", "kernels", "tslab");
@@ -178,6 +197,7 @@ const steps = [
   ["npm packages", npmPackages],
   ["build lib", buildLib],
   ["python env", pythonEnv],
+  ["bench packages", benchPackages],
   ["jupyter kernel", kernel],
   ["data", data],
 ];

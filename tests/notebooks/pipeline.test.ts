@@ -103,9 +103,15 @@ test("3-inference predicts the test set and compares with the teacher and a base
 
 test("4-cost (on a corpus file) prices the corpus from measured throughput and reproduces the original's table", async () => {
   const r = await run("4-cost", { baseModel: tiny, corpus: corpusFile });
-  const c = r.record.results.cost as { throughput: { records_per_s: number }; table: { kind: string; usdPerCorpus: number }[]; original: { usdPerCorpus: number }[]; tokens: Record<string, { input: number; output: number }> };
+  const c = r.record.results.cost as { throughput: { records_per_s: number }; table: { kind: string; usdPerCorpus: number; basis: string; basisNote?: string }[]; original: { usdPerCorpus: number }[]; tokens: Record<string, { input: number; output: number }> };
   assert.ok(c.throughput.records_per_s > 0);
-  assert.ok(c.table.some((row) => row.kind === "student"));
+  // Measured on this CPU: no GPU row may be priced as measured; each says it is an estimate, and so does the headline.
+  const students = c.table.filter((row) => row.kind === "student");
+  assert.ok(students.length > 0);
+  for (const row of students) assert.equal(row.basis, "estimated");
+  for (const row of students) assert.match(row.basisNote ?? "", /^estimate, not measured: prefill-bound roofline at \d+% MFU/);
+  assert.ok(c.table.filter((row) => row.kind !== "student").every((row) => row.basis === "list price"));
+  assert.ok(r.record.headline.some((h) => /^Student on .*, estimated$/.test(h.label) && /roofline/.test(h.unit ?? "")), JSON.stringify(r.record.headline));
   assert.deepEqual(c.original.map((row) => Number(row.usdPerCorpus.toFixed(2))), [18.81, 1033.26, 8683.47, 23190.28]);
   assert.ok(c.tokens["gpt-4"].input > 100 && c.tokens["gpt-4o"].input > 100);
 });

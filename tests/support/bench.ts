@@ -11,12 +11,14 @@ export function machine(): Record<string, unknown> {
   return { cpu: os.cpus()[0]?.model ?? "unknown", cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()}-${os.arch()}` };
 }
 
-export function writeBenchResult(name: string, metrics: BenchMetric[], details: Record<string, unknown> = {}): string {
+/** `notes`: sentences shown under the benchmark's table in bench/results/README.md (verdicts, caveats). */
+export function writeBenchResult(name: string, metrics: BenchMetric[], details: Record<string, unknown> = {}, notes: string[] = []): string {
   const dir = paths.ensureDir(path.join(paths.root, "bench", "results"));
   const file = path.join(dir, `${name}.json`);
-  const record = { name, date: new Date().toISOString(), machine: machine(), metrics, details };
+  const record = { name, date: new Date().toISOString(), machine: machine(), metrics, ...(notes.length ? { notes } : {}), details };
   fs.writeFileSync(file, JSON.stringify(record, null, 2) + "\n");
   for (const m of metrics) console.log(`${name}: ${m.name} = ${m.value} ${m.unit}${m.goal ? ` (goal ${m.goal}: ${m.met ? "met" : "not met"})` : ""}`);
+  for (const n of notes) console.log(`${name}: ${n}`);
   return file;
 }
 

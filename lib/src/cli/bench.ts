@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as paths from "../paths";
 
-interface Result { name: string; date: string; machine: Record<string, unknown>; metrics: { name: string; value: number | null; unit: string; goal?: string; met?: boolean; note?: string }[] }
+interface Result { name: string; date: string; machine: Record<string, unknown>; metrics: { name: string; value: number | null; unit: string; goal?: string; met?: boolean; note?: string }[]; notes?: string[] }
 
 export function renderMarkdown(results: Result[]): string {
   const lines = ["# Benchmark results", "", "Written by `npm run bench` from the JSON files beside this one. Speed and memory goals live here, never in tests.", ""];
@@ -19,6 +19,7 @@ export function renderMarkdown(results: Result[]): string {
       lines.push(`| ${x.name} | ${v} | ${x.unit} | ${x.goal ?? ""} | ${x.goal ? (x.met ? "yes" : "no") : ""} | ${x.note ?? ""} |`);
     }
     lines.push("");
+    if (r.notes?.length) lines.push(...r.notes.map((n) => `- ${n}`), "");
   }
   return lines.join("\n");
 }

@@ -4,13 +4,13 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { readRecords, sampleRecords } from "../corpus";
 import { estimateLabelingCost, readLabeled } from "../label";
-import * as paths from "../paths";
 import type { Workspace } from "../paths";
 import type { Prices } from "../prices";
 import type { OnProgress } from "../progress";
 import { bar, lines, type Figure } from "../report/plots";
 import { teacherMessages, toolDefinition, type Task } from "../task";
 import { cachedCounter, corpusTokenStats, encodingForModel, estimateChatTokens, type ChatMessage, type TokenStats } from "../tokens";
+import { gpuPeak, loadHardware } from "./gpu-estimate";
 
 export interface ApiTokens {
   /** Average input and output tokens per record, per API model (its own encoding). */
@@ -84,8 +84,7 @@ export function paretoPoints(agreements: { name: string; agreement: number }[], 
  * with the reason, and the notebook says so instead of drawing.
  */
 export function utilization(measured: { tokensPerSecond: number; hardware: string }, paramsTotal: number | null): { figure: Figure | null; mfu: number | null; note: string } {
-  const peaks = (JSON.parse(fs.readFileSync(path.join(paths.dataDir, "hardware.json"), "utf8")) as { gpus: { match: string; bf16_dense_tflops: number; measured_matmul_tflops: number | null }[] }).gpus;
-  const gpu = peaks.find((g) => measured.hardware.includes(g.match));
+  const gpu = gpuPeak(loadHardware(), measured.hardware);
   if (!gpu) return { figure: null, mfu: null, note: `measured on ${measured.hardware}: MFU is reported for GPU runs only (run this notebook on a GPU, or import a GPU run's throughput)` };
   if (!paramsTotal) return { figure: null, mfu: null, note: "the student's parameter count is unknown (run notebook 2 in this workDir)" };
   const achieved = (2 * paramsTotal * measured.tokensPerSecond) / 1e12;

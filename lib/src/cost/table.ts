@@ -2,6 +2,7 @@
 // hour, from a measured throughput), plus the 2023 original's table reproduced from its own inputs, the break-even
 // point and model FLOPs utilisation.
 import { apiCostPerRecord, apiPrice, requirePositive, type AverageUsage, type GpuPriceRow, type Original2023, type Prices } from "../prices";
+import type { Basis, PricedThroughput } from "./gpu-estimate";
 
 // ---------------------------------------------------------------- GPU cost
 
@@ -35,6 +36,9 @@ export interface CostRow {
   source: string;
   asOf: string;
   note?: string;
+  /** How the $ figure was obtained: an API's list price, or a student throughput measured on that GPU or estimated. */
+  basis: Basis;
+  basisNote?: string;
 }
 
 export interface TokenAverages {
@@ -44,11 +48,11 @@ export interface TokenAverages {
 }
 
 export interface StudentThroughput {
-  recordsPerSecond: number;
-  /** Where the throughput was measured, e.g. "NVIDIA H100 80GB HBM3". */
-  hardware: string;
   /** The GPU rows to price it at: rows of prices.gpu, or your own. */
   gpuRates: (Pick<GpuPriceRow, "gpu" | "provider" | "usd_per_hour"> & Partial<GpuPriceRow>)[];
+  /** Records/s on a rate's GPU and how that figure was obtained (studentOnGpus / throughputOnGpu); null leaves the
+   *  rate out (nothing can say how fast the student runs there). */
+  onGpu: (gpu: string) => PricedThroughput | null;
   /** Name shown in the table, default "student". */
   name?: string;
 }
@@ -77,7 +81,7 @@ export function costTable(prices: Prices, opts: CostTableOptions): CostRow[] {
     return { inputTokens: a.input, outputTokens: a.output, cachedInputTokens: a.cachedInput };
   };
   const teacherPerRecord = apiCostPerRecord(prices, opts.teacher, averagesFor(opts.teacher));
-  const rowOf = (option: string, kind: CostRow["kind"], usdPerRecord: number, extra: Partial<CostRow> & { source: string; asOf: string }): CostRow => ({
+  const rowOf = (option: string, kind: CostRow["kind"], usdPerRecord: number, extra: Partial<CostRow> & { source: string; asOf: string; basis: Basis }): CostRow => ({
     option,
     kind,
     usdPerRecord,
@@ -91,7 +95,7 @@ export function costTable(prices: Prices, opts: CostTableOptions): CostRow[] {
   for (const model of models) {
     const price = apiPrice(prices, model);
     const avg = averagesFor(model);
-    const meta = { source: price.source, asOf: price.as_of, ...(price.note ? { note: price.note } : {}) };
+    const meta = { source: price.source, asOf: price.as_of, basis: "list price" as const, basisNote: `${price.source}, as of ${price.as_of}`, ...(price.note ? { note: price.note } : {}) };
     rows.push(rowOf(model === opts.teacher ? `${model} (teacher)` : model, "api", apiCostPerRecord(prices, model, avg), meta));
     if (opts.batch !== false && price.batch_discount !== null) {
       rows.push(rowOf(`${model} batch`, "api-batch", apiCostPerRecord(prices, model, avg, { batch: true }), meta));
@@ -100,17 +104,21 @@ export function costTable(prices: Prices, opts: CostTableOptions): CostRow[] {
   if (opts.student) {
     const s = opts.student;
     for (const rate of s.gpuRates) {
-      const g = gpuCost(rate.usd_per_hour, opts.corpusSize, s.recordsPerSecond);
-      const chip = /[A-Z]+\d+/.exec(rate.gpu)?.[0]; // "H100" of "H100 SXM 80GB"
-      const sameHardware = chip !== undefined && s.hardware.toUpperCase().includes(chip);
+      const t = s.onGpu(rate.gpu);
+      if (!t) continue;
+      const g = gpuCost(rate.usd_per_hour, opts.corpusSize, t.recordsPerSecond);
       rows.push(
         rowOf(`${s.name ?? "student"} on ${rate.gpu} (${rate.provider}${rate.tier ? ", " + rate.tier : ""})`, "student", g.usdPerRecord, {
           hours: g.hours,
-          source: `${rate.source ?? "user rate"}; throughput ${s.recordsPerSecond.toFixed(1)} records/s measured on ${s.hardware}`,
+          source: `${rate.source ?? "user rate"}; ${t.recordsPerSecond.toPrecision(3)} records/s ${t.basis}`,
           asOf: rate.as_of ?? "",
-          ...(sameHardware ? {} : { note: `Throughput measured on ${s.hardware}, not on a ${rate.gpu}: the hours assume the same speed.` }),
+          basis: t.basis,
+          basisNote: t.basisNote,
         }),
       );
+    }
+    if (!rows.some((r) => r.kind === "student")) {
+      throw new Error(`costTable: no GPU rate could price the student (${s.gpuRates.map((r) => r.gpu).join(", ") || "no rates given"}): a GPU needs a measurement on it or an entry in data/hardware.json, and an estimate needs the student's parameter count (run notebook 2 in this workDir) and its tokens per record (measure its throughput here)`);
     }
   }
   return rows;
@@ -141,6 +149,9 @@ export function originalTable(prices: Prices): CostRow[] {
       ratioVsTeacher: studentUsd / o.corpus_size / teacherPerRecord,
       source: o.source,
       asOf,
+      // The original's hours: its own claim (a throughput measured on another model, no saved run), not ours.
+      basis: "estimated",
+      basisNote: `the 2023 original's ${o.student.hours} h at ${o.student.usd_per_hour} USD/h, as it reported them`,
       ...(o.student.note ? { note: o.student.note } : {}),
     },
   ];
@@ -154,6 +165,8 @@ export function originalTable(prices: Prices): CostRow[] {
       ratioVsTeacher: usd / teacherPerRecord,
       source: o.source,
       asOf,
+      basis: "list price",
+      basisNote: "2023 list price, from the original's notebook",
       ...(a.note ? { note: a.note } : {}),
     });
   }

@@ -125,7 +125,8 @@ test("originalTable reproduces the 2023 original's table to the cent", () => {
 });
 
 test("costTable: teacher first, batch rows, the student per GPU rate, ratios against the teacher", () => {
-  const student = { recordsPerSecond: 115, hardware: "NVIDIA H100 80GB HBM3", gpuRates: [pricesLib.gpuPrice(prices, "H100 SXM 80GB", "RunPod", "community"), pricesLib.gpuPrice(prices, "A100 40GB")] };
+  const measured = { recordsPerSecond: 115, tokensPerSecond: 9000, hardware: "NVIDIA H100 80GB HBM3", records: 64, engine: "transformers", tokensPerRecord: 320 };
+  const student = cost.studentOnGpus(measured, { paramsTotal: 135_000_000, gpuRates: [pricesLib.gpuPrice(prices, "H100 SXM 80GB", "RunPod", "community"), pricesLib.gpuPrice(prices, "A100 40GB")], gpuBench: null });
   const rows = cost.costTable(prices, { corpusSize: 2_147_248, teacher: "gpt-4.1", models: ["gpt-4o-mini", "gpt-3.5-turbo-0613"], avgTokens: { input: 276, output: 42 }, student });
   assert.deepEqual(
     rows.map((r) => [r.option, r.kind]),
@@ -147,8 +148,13 @@ test("costTable: teacher first, batch rows, the student per GPU rate, ratios aga
   const h100 = rows[5];
   close(h100.hours!, 2_147_248 / 115 / 3600, "student hours");
   close(h100.usdPerCorpus, h100.hours! * 2.69, "student USD");
-  assert.equal(h100.note, undefined, "measured on the same chip");
-  assert.match(rows[6].note ?? "", /measured on NVIDIA H100.*not on a A100 40GB/);
+  assert.equal(h100.basis, "measured", "measured on the same chip");
+  assert.equal(h100.basisNote, "measured on NVIDIA H100 80GB HBM3");
+  // The A100 was not measured: an estimate, the H100's records/s scaled by the peaks (312 / 989 TFLOP/s).
+  assert.equal(rows[6].basis, "estimated");
+  close(rows[6].hours!, 2_147_248 / ((115 * 312) / 989) / 3600, "A100 hours scaled by the peaks");
+  assert.match(rows[6].basisNote ?? "", /^estimate: 115 records\/s measured on NVIDIA H100.*312 \/ 989/);
+  assert.deepEqual([...new Set(rows.filter((r) => r.kind !== "student").map((r) => r.basis))], ["list price"]);
   assert.equal(h100.asOf, "2026-11");
   assert.throws(
     () => cost.costTable(prices, { corpusSize: 10, teacher: "gpt-4.1", models: ["gpt-4o"], avgTokens: { "gpt-4.1": { input: 1, output: 1 } } }),
