@@ -146,7 +146,6 @@ export async function runLlama(config: InferConfig, opts: LlamaOptions = {}): Pr
   if (unsupported) throw new Error(`${unsupported}: use engine "transformers"`);
   const output = paths.resolve(config.output_file);
   fs.mkdirSync(path.dirname(output), { recursive: true });
-  const ggufFile = await studentGguf(config, opts);
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "distill-encode-")); // the ids and the job's log
   const encodedFile = path.join(scratch, "encoded.json");
   const tokenizerModel = config.merged_dir ?? config.model!;
@@ -158,6 +157,7 @@ export async function runLlama(config: InferConfig, opts: LlamaOptions = {}): Pr
     fs.rmSync(scratch, { recursive: true, force: true });
   }
   const thresholds = calibrationThresholds(config.adapter_dir ?? config.merged_dir);
+  const ggufFile = await studentGguf(config, opts); // after the input is read: a bad input fails before the export
 
   const threads = opts.threads ?? os.availableParallelism();
   const lib = await import("node-llama-cpp"); // loaded on first use: nothing else needs the native addon
