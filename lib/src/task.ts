@@ -41,6 +41,9 @@ export interface Task {
     functionDescription: string;
     /** Worked examples shown to the local (small) teacher before each record; API teachers do not need them. */
     examples: { text: string; labels: Labels }[];
+    /** The local LLM teacher's guide-based prompt (system prompt and examples from the labeling guide), for local
+     *  models that can follow it (lib/src/label/local-models.ts); null when the task file has none. */
+    guide: { systemPrompt: string; examples: { text: string; labels: Labels }[] } | null;
   };
   student: { promptTemplate: string; maxInputTokens: number };
   /** A baseline that needs no model (keywords.ts): per field, regular expressions and the value they give. */
@@ -86,6 +89,8 @@ const fieldSchema = z
     }
   });
 
+const examplesSchema = z.array(z.object({ text: nonEmpty("text"), labels: z.record(z.string(), z.unknown()) }).strict());
+
 // OpenAI accepts function and response_format names matching this pattern.
 const openAiName = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -100,7 +105,8 @@ const taskFileSchema = z
         system_prompt: nonEmpty("system_prompt"),
         function_name: nonEmpty("function_name").regex(openAiName, "function_name may only use letters, digits, _ and - (at most 64)"),
         function_description: nonEmpty("function_description"),
-        examples: z.array(z.object({ text: nonEmpty("text"), labels: z.record(z.string(), z.unknown()) }).strict()).optional(),
+        examples: examplesSchema.optional(),
+        guide: z.object({ about: z.string().optional(), system_prompt: nonEmpty("guide.system_prompt"), examples: examplesSchema }).strict().optional(),
       })
       .strict(),
     student: z
@@ -173,16 +179,19 @@ export function loadTask(nameOrPath: string = "recipes"): Task {
       ...(f.maximum !== undefined && { maximum: f.maximum }),
       ...(f.max_length !== undefined && { maxLength: f.max_length }),
     })),
-    teacher: { systemPrompt: t.teacher.system_prompt, functionName: t.teacher.function_name, functionDescription: t.teacher.function_description, examples: [] },
+    teacher: { systemPrompt: t.teacher.system_prompt, functionName: t.teacher.function_name, functionDescription: t.teacher.function_description, examples: [], guide: null },
     student: { promptTemplate: t.student.prompt_template, maxInputTokens: t.student.max_input_tokens },
     keywordRules: null,
   };
   // Examples are labels too: they must fit the schema they teach.
-  (t.teacher.examples ?? []).forEach((ex, i) => {
-    const r = parseLabels(task, ex.labels);
-    if (!r.ok) throw new Error(`Task file ${file} is invalid:\n  - teacher.examples[${i}].labels: ${r.error}`);
-    task.teacher.examples.push({ text: ex.text, labels: r.labels });
-  });
+  const checkedExamples = (examples: { text: string; labels: Record<string, unknown> }[], where: string) =>
+    examples.map((ex, i) => {
+      const r = parseLabels(task, ex.labels);
+      if (!r.ok) throw new Error(`Task file ${file} is invalid:\n  - ${where}[${i}].labels: ${r.error}`);
+      return { text: ex.text, labels: r.labels };
+    });
+  task.teacher.examples = checkedExamples(t.teacher.examples ?? [], "teacher.examples");
+  if (t.teacher.guide) task.teacher.guide = { systemPrompt: t.teacher.guide.system_prompt, examples: checkedExamples(t.teacher.guide.examples, "teacher.guide.examples") };
   // Keyword rules give labels too: each value must fit its field, each pattern must compile.
   if (t.keyword_rules) {
     const invalidValue = (name: string, v: unknown): string | null => {

@@ -65,12 +65,21 @@ class TeacherExample(_TaskPart):
     labels: dict[str, Any]
 
 
+class TeacherGuide(_TaskPart):
+    about: str = ""
+    system_prompt: str
+    examples: list[TeacherExample]
+
+
 class TeacherSpec(_TaskPart):
     system_prompt: str
     function_name: str
     function_description: str
     # Few-shot examples for the local teacher (lib/src/label/local.ts); the student never sees them.
     examples: list[TeacherExample] = []
+    # The local teacher's guide-based prompt (lib/src/label/local-models.ts picks it per model); read for completeness:
+    # nothing in Python uses teacher prompts.
+    guide: TeacherGuide | None = None
 
 
 class StudentSpec(_TaskPart):

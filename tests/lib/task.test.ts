@@ -24,7 +24,8 @@ function taskFile(name: string, edit: (t: any) => void): string {
 const mixedFile = taskFile("mixed", (t) => {
   t.name = "mixed";
   delete t.teacher.examples; // they label the recipe fields
-  delete t.keyword_rules; // so do these
+  delete t.teacher.guide; // so do its examples
+  delete t.keyword_rules; // and these
   t.fields = [
     { name: "cuisine", type: "enum", description: "Where the dish comes from.", values: ["french", "indian", "other"] },
     { name: "servings", type: "integer", description: "How many people it feeds.", minimum: 1, maximum: 20 },
@@ -179,6 +180,8 @@ test("invalid task files give errors naming the file and the field", () => {
     ["typo-key", (t) => (t.fields[0].descripton = "x"), /fields\[0\].*descripton/],
     ["bad-example", (t) => (t.teacher.examples[1].labels.requires_oven = "yes"), /teacher\.examples\[1\]\.labels: field requires_oven: expected boolean, got string "yes"/],
     ["example-missing-field", (t) => delete t.teacher.examples[0].labels.main_dish, /teacher\.examples\[0\]\.labels: .*main_dish/],
+    ["bad-guide-example", (t) => (t.teacher.guide.examples[4].labels.requires_stove = 1), /teacher\.guide\.examples\[4\]\.labels: field requires_stove: expected boolean, got number 1/],
+    ["guide-without-prompt", (t) => delete t.teacher.guide.system_prompt, /teacher\.guide\.system_prompt/],
   ];
   for (const [name, edit, message] of cases) {
     const file = taskFile(name, edit);

@@ -4,6 +4,7 @@ import * as path from "node:path";
 import type { CorpusRecord } from "../corpus";
 import type { Labels, Task } from "../task";
 import { displayPath } from "./file";
+import { localTeacherFile } from "./local-models";
 import { teacherQuality, type Reference, type TeacherQuality } from "./quality";
 import { teacherFromEnv, type TeacherConfig, type TeacherMode } from "./teacher";
 
@@ -15,6 +16,9 @@ export interface TeacherParameters {
   budgetUsd: number;
   /** The labels file for provider "labels" (and for "auto" without an API key). */
   labelsFile?: string;
+  /** The local teacher (provider "local", and the live check): "smollm2" (default, ships with setup), "qwen"
+   *  (`npm run install-teacher -- qwen` first) or the path of a .gguf file. */
+  localTeacher?: string;
 }
 
 const choices = ["auto", "openai", "local", "labels"];
@@ -22,8 +26,8 @@ const choices = ["auto", "openai", "local", "labels"];
 /**
  * Notebook parameters -> teacher config. provider "auto": OpenAI when OPENAI_API_KEY or OPENAI_BASE_URL is set, else
  * the labels file (`labelsFile`, by default the reference labels: the offline default teaches from human labels, as
- * the original taught from GPT-4's). "local" is the small SmolLM2 model; "labels" always the file. `model` names the
- * OpenAI model.
+ * the original taught from GPT-4's). "local" is a local GGUF model (`localTeacher`: SmolLM2-135M by default, or
+ * Qwen2.5-Coder-1.5B once installed); "labels" always the file. `model` names the OpenAI model.
  */
 export function teacherConfig(p: TeacherParameters): TeacherConfig {
   if (!choices.includes(p.provider)) throw new Error(`teacherProvider must be ${choices.map((c) => `"${c}"`).join(", ")}, got "${p.provider}"`);
@@ -33,7 +37,7 @@ export function teacherConfig(p: TeacherParameters): TeacherConfig {
     if (!p.labelsFile) throw new Error(`teacherProvider "labels" needs labelsFile: a JSONL, CSV or Parquet file of {id, labels}`);
     return { provider: "labels", model: p.labelsFile, concurrency: p.concurrency };
   }
-  const base = teacherFromEnv({ provider });
+  const base = teacherFromEnv({ provider, ...(provider === "local" ? { model: localTeacherFile(p.localTeacher || "smollm2") } : {}) });
   return {
     ...base,
     ...(base.provider === "openai" ? { model: p.model } : {}),

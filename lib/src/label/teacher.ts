@@ -8,6 +8,7 @@ import type OpenAI from "openai";
 import { checkUniqueIds, type CorpusRecord } from "../corpus";
 import * as paths from "../paths";
 import type { Labels, Task } from "../task";
+import { localPrompts, type LocalPrompt } from "./local-models";
 import type { StoreUsage } from "./store";
 
 /** One provider behind labelRecords: OpenAI (and compatible servers), the local GGUF model, or a file of labels. */
@@ -95,8 +96,12 @@ export interface TeacherConfig {
   batchPricing?: boolean;
   /** First backoff before a retry, doubled each time, with jitter (a 429's Retry-After wins). Default 1000 ms. */
   retryBaseMs?: number;
-  /** CPU threads for the local model. Default: half the logical cores (at least 1). */
+  /** CPU threads for the local model. Default: half the logical cores (at least 1): on a busy 2-core machine 2
+   *  threads were 2-9x slower than 1 (llama.cpp's threads spin-wait for each other). */
   threads?: number;
+  /** The local model's prompt: "short" (teacher.system_prompt and teacher.examples) or "guide" (teacher.guide). Default:
+   *  the model's own (local-models.ts: SmolLM2 short, Qwen guide), else the guide when the task has one. */
+  prompt?: LocalPrompt;
 }
 
 const defaultOpenAiModel = "gpt-4.1-mini";
@@ -129,6 +134,7 @@ export interface Settings {
   batchPricing: boolean;
   retryBaseMs: number;
   threads: number;
+  prompt?: LocalPrompt;
 }
 
 export function settings(config: TeacherConfig): Settings {
@@ -143,6 +149,7 @@ export function settings(config: TeacherConfig): Settings {
     if (!Number.isFinite(v) || v < min) throw new Error(`TeacherConfig.${name} must be a number >= ${min}, got ${v}`);
     return v;
   };
+  if (config.prompt !== undefined && !localPrompts.includes(config.prompt)) throw new Error(`TeacherConfig.prompt must be ${localPrompts.map((p) => `"${p}"`).join(" or ")}, got ${JSON.stringify(config.prompt)}`);
   if (config.budgetUsd !== undefined && !(config.budgetUsd >= 0)) throw new Error(`TeacherConfig.budgetUsd must be >= 0 USD, got ${config.budgetUsd}`);
   return {
     provider: config.provider,
@@ -158,6 +165,7 @@ export function settings(config: TeacherConfig): Settings {
     batchPricing: config.batchPricing ?? false,
     retryBaseMs: positive("retryBaseMs", config.retryBaseMs, 1000, 0),
     threads: Math.floor(positive("threads", config.threads, Math.max(1, Math.floor(os.availableParallelism() / 2)))),
+    ...(config.prompt !== undefined ? { prompt: config.prompt } : {}),
   };
 }
 
