@@ -14,7 +14,7 @@ from .events import emit
 from .lifeline import exit_with_parent
 
 # Job names as the TS side spells them ("label-corpus"), each in jobs/<name with _>.py.
-JOB_NAMES = ("train", "merge", "infer", "export", "tokens", "label-corpus")
+JOB_NAMES = ("train", "merge", "infer", "export", "tokens", "label-corpus", "encode")
 JOBS = {name: f"jobs.{name.replace('-', '_')}" for name in JOB_NAMES}
 
 

@@ -1,97 +1,175 @@
-// Inference throughput on CPU: records/s and generated tokens/s of the infer job's transformers engine, for
-// SmolLM2-135M-Instruct and the tiny random Llama, over 32 real recipe prompts from the shipped corpus, at a few
-// batch sizes.
-//
-// The models are not fine-tuned here, so they never write the JSON and every record runs to max_new_tokens (the
-// schema-derived default, 60 for the recipes task): the slowest case for the decode phase. A trained student stops
-// as soon as its JSON closes (~45 tokens for the recipes task).
-//   node tests/.build/bench/infer.bench.js
+// Inference on CPU, side by side in one run: the same 64 recipes (the first of the reference labels' held-out test
+// books), the same trained SmolLM2-135M student (LoRA, data/training.json's default preset on the reference's train
+// books: npm start's student), through
+//   default  engine "auto" = the llama.cpp engine (lib/src/infer/llama.ts): merged q8_0 GGUF, JSON skeleton forced,
+//            values scored, 16 sequences, prefix reuse, longest first;
+//   (a)      plain transformers `generate` at batch 1 (the transformers engine at batch_size 1: the naive baseline);
+//   (b)      our transformers engine as it was (free greedy generation, batch 16, length-sorted, stop at the JSON's end);
+//   (c)      llama.cpp as its users run it, best of a sweep: greedy generation through node-llama-cpp (the same llama.cpp
+//            commit and CPU kernels as llama-server; building llama.cpp's own tools takes ~1 h on these 2 cores), the
+//            output constrained by the task's JSON-schema grammar (llama-server's json_schema) or free, N sequences
+//            (server slots) batched together, prompt cache kept per sequence; swept over threads, sequences, weights.
+// Records/s and prompt tokens/s count generation only (model loading and the one-time GGUF export excluded).
+// Agreement: share of labels equal to (b)'s, per engine. The machine is shared: absolute numbers are noisy, the
+// ratios come from one run. INFER_BENCH_ADAPTER=dir reuses a trained adapter instead of training one.
+//   npm run bench -- infer
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { execFileSync } from "node:child_process";
-import { corpus, inference as inferLib, paths } from "@distill/lib";
+import { corpus, inference as inferLib, label, paths, runtime, task as taskLib, train } from "@distill/lib";
 import { writeBenchResult, type BenchMetric } from "../support/bench";
+import { llamaGenerate, type GenerateSettings } from "./infer-generate";
 
-const RECORDS = 32;
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "infer-bench-"));
+const RECORDS = 64;
+const NAIVE_RECORDS = 16;
+const tmp = paths.ensureDir(path.join(paths.root, "bench", "tmp", "infer"));
+const task = taskLib.loadTask("recipes");
+// One thread per engine: on this shared machine (load 8-12 on 2 cores) ggml's threads spin at barriers and 2 threads
+// ran slower than 1 (measured in /work/research/perf); torch gets the same count. THREADS=2 on a quiet machine.
+const THREADS = Number(process.env.THREADS ?? 1);
+const env = { OMP_WAIT_POLICY: "PASSIVE", OMP_NUM_THREADS: String(THREADS) };
+const progress = (name: string) => ({ onProgress: (p: { done: number; total: number }) => { if (p.done % 16 === 0) console.log(`${name}: ${p.done}/${p.total} ${new Date().toISOString()}`); } });
 
-async function realRecipes(n: number): Promise<corpus.CorpusRecord[]> {
-  const pool: corpus.CorpusRecord[] = [];
-  for await (const r of corpus.readRecords(corpus.defaultCorpus)) {
-    pool.push(r);
-    if (pool.length >= 3000) break;
-  }
-  return inferLib.randomPicks(pool, n, 0);
+interface Row { id: string; group: string; text: string; labels: taskLib.Labels }
+
+async function student(trainRows: Row[]): Promise<{ adapter: string; preset: string }> {
+  if (process.env.INFER_BENCH_ADAPTER) return { adapter: process.env.INFER_BENCH_ADAPTER, preset: "given (INFER_BENCH_ADAPTER)" };
+  const trainFile = path.join(tmp, "train.jsonl");
+  fs.writeFileSync(trainFile, trainRows.map((r) => JSON.stringify(label.fineTuneExample(task, r))).join("\n") + "\n");
+  const outputDir = path.join(tmp, "student");
+  const config = train.trainConfig({ train_file: trainFile, output_dir: outputDir, device: "cpu" });
+  const preset = train.loadTrainingFile().default_preset;
+  // A finished student of an earlier run with the same config and train file is reused (delete bench/tmp/infer to
+  // retrain): training is most of this benchmark's time on 2 shared cores.
+  const stamp = path.join(tmp, "student.stamp.json");
+  const want = JSON.stringify({ config, trainFile: createHash("sha256").update(fs.readFileSync(trainFile)).digest("hex") });
+  const adapter = path.join(outputDir, "adapter");
+  if (fs.existsSync(stamp) && fs.readFileSync(stamp, "utf8") === want && fs.existsSync(path.join(adapter, "adapter_config.json"))) return { adapter, preset };
+  const result = await train.train(config, { env });
+  console.log(`trained: ${JSON.stringify(result.metrics)}`);
+  fs.writeFileSync(stamp, want);
+  return { adapter, preset };
 }
 
 interface Run {
-  model: string;
-  batchSize: number;
-  recordsPerS: number;
-  tokensPerS: number;
+  name: string;
+  engine: string;
+  settings: Record<string, unknown>;
+  records: number;
   generationS: number;
-  runtimeS: number;
-  inputTokens: number;
-  outputTokens: number;
-  maxNewTokens: number;
+  recordsPerS: number;
+  promptTokensPerS: number;
   parseFailures: number;
+  labels: (taskLib.Labels | null)[];
 }
 
-async function measure(model: string, label: string, inputFile: string, batchSize: number): Promise<Run> {
-  const config = inferLib.inferConfig({ model, input_file: inputFile, output_file: path.join(tmp, `${label}-b${batchSize}.jsonl`), batch_size: batchSize, device: "cpu" });
-  const { metrics: m } = await inferLib.infer(config);
-  const run = {
-    model: label,
-    batchSize,
-    recordsPerS: m.records_per_s,
-    tokensPerS: m.tokens_per_s,
-    generationS: m.generation_s,
-    runtimeS: m.runtime_s,
-    inputTokens: m.input_tokens,
-    outputTokens: m.output_tokens,
-    maxNewTokens: m.max_new_tokens,
-    parseFailures: m.parse_failures,
-  };
-  console.log(JSON.stringify(run));
+function fromInfer(name: string, settings: Record<string, unknown>, r: inferLib.InferResult): Run {
+  const predictions = inferLib.readPredictions(r.outputFile);
+  const m = r.metrics;
+  const run = { name, engine: m.engine, settings, records: m.records, generationS: m.generation_s, recordsPerS: m.records_per_s, promptTokensPerS: round(m.input_tokens / m.generation_s, 1), parseFailures: m.parse_failures, labels: predictions.map((p) => p.labels) };
+  console.log(JSON.stringify({ ...run, labels: undefined }));
   return run;
 }
 
-async function main(): Promise<void> {
-  const recipes = await realRecipes(RECORDS);
-  const inputFile = path.join(tmp, "recipes.jsonl");
-  fs.writeFileSync(inputFile, recipes.map((r) => JSON.stringify({ id: r.id, text: r.text })).join("\n") + "\n");
-
-  const tinyModel = path.join(tmp, "tiny-model");
-  execFileSync(paths.python, ["-m", "distill_runtime.tiny", "--out", tinyModel], { stdio: ["ignore", "pipe", "inherit"] });
-
-  const runs: Run[] = [];
-  for (const batchSize of [8, 32]) runs.push(await measure(tinyModel, "tiny", inputFile, batchSize));
-  // The first SmolLM2 run also dequantizes the GGUF into the cache (runtime_s shows it; the rates exclude loading).
-  for (const batchSize of [1, 8, 32]) runs.push(await measure("smollm2-135m-instruct", "smollm2-135m", inputFile, batchSize));
-
-  const best = (label: string) => runs.filter((r) => r.model === label).sort((a, b) => b.recordsPerS - a.recordsPerS)[0];
-  const smol = best("smollm2-135m");
-  const tiny = best("tiny");
-  const smolBatch1 = runs.find((r) => r.model === "smollm2-135m" && r.batchSize === 1)!;
-  const metrics: BenchMetric[] = [
-    { name: "smollm2_records_per_s", value: smol.recordsPerS, unit: "records/s", note: `CPU, best batch size (${smol.batchSize}), ${RECORDS} real recipes, ${smol.maxNewTokens} new tokens each` },
-    { name: "smollm2_tokens_per_s", value: smol.tokensPerS, unit: "generated tokens/s", note: `batch ${smol.batchSize}` },
-    { name: "smollm2_batch1_records_per_s", value: smolBatch1.recordsPerS, unit: "records/s", note: "batch size 1: what batching buys" },
-    { name: "tiny_records_per_s", value: tiny.recordsPerS, unit: "records/s", note: `tiny random Llama, batch ${tiny.batchSize}` },
-    { name: "tiny_tokens_per_s", value: tiny.tokensPerS, unit: "generated tokens/s", note: `batch ${tiny.batchSize}` },
-  ];
-  const load = os.loadavg().map((x) => Math.round(x * 100) / 100);
-  writeBenchResult("infer", metrics, {
-    records: RECORDS,
-    meanInputTokens: Math.round(smol.inputTokens / RECORDS),
-    engine: "transformers",
-    threads: process.env.OMP_NUM_THREADS ?? "torch default",
-    loadAverageAtEnd: load,
-    runs,
-  });
-  fs.rmSync(tmp, { recursive: true, force: true });
+/** Share of labels equal between two runs, over the records both parsed (an unparseable output has no labels). */
+function agreement(a: Run, b: Run): { share: number; records: number } {
+  let equal = 0;
+  let records = 0;
+  for (const [i, la] of a.labels.entries()) {
+    const lb = b.labels[i];
+    if (la === null || lb === null || lb === undefined) continue;
+    records += 1;
+    for (const f of task.fields) if (la[f.name] === lb[f.name]) equal += 1;
+  }
+  return { share: round(equal / Math.max(1, records * task.fields.length), 4), records };
 }
+
+async function main(): Promise<void> {
+  const rows = fs.readFileSync(path.join(paths.root, "data/reference-labels/labels.jsonl"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as Row);
+  // Notebook 1's split of the reference labels (seed 42, whole books held out for test).
+  const split = corpus.splitTrainTest(rows, { testFraction: 0.25, seed: 42, holdOutGroups: true });
+  const testRows = split.test.slice(0, RECORDS);
+  const input = path.join(tmp, "test64.jsonl");
+  fs.writeFileSync(input, testRows.map((r) => JSON.stringify({ id: r.id, text: r.text })).join("\n") + "\n");
+  const { adapter, preset } = await student(split.train);
+  const base = { model: "smollm2-135m-instruct", adapter_dir: adapter, input_file: input, device: "cpu" as const };
+  const out = (n: string) => path.join(tmp, `${n}.jsonl`);
+
+  // A run's result is kept in bench/tmp/infer/runs/; INFER_BENCH_RESUME=1 reuses the finished ones (same student), so
+  // a run cut short on this shared machine continues where it stopped.
+  const runsDir = paths.ensureDir(path.join(tmp, "runs"));
+  const cached = async (key: string, fn: () => Promise<Run>): Promise<Run> => {
+    const file = path.join(runsDir, `${key}.json`);
+    if (process.env.INFER_BENCH_RESUME === "1" && fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, "utf8")) as Run;
+    const run = await fn();
+    fs.writeFileSync(file, JSON.stringify(run));
+    return run;
+  };
+  const full = process.env.INFER_BENCH_FULL === "1"; // the whole sweep and the f16 run: ~1 h more on 2 shared cores
+
+  // The default first: it also makes the q8_0 GGUF (merge + export, timed apart from generation).
+  const defaultConfig = inferLib.inferConfig({ ...base, output_file: out("default") });
+  const ours = await cached("default", async () => fromInfer("default: llama.cpp engine (auto)", { threads: THREADS, sequences: 16, gguf: "q8_0" }, await inferLib.infer(defaultConfig, { env, threads: THREADS, ...progress("default") })));
+  const today = await cached("b", async () => fromInfer("(b) transformers engine, batch 16", { batch_size: 16, threads: THREADS }, await inferLib.infer(inferLib.inferConfig({ ...base, ...freeDecoding(), engine: "transformers", output_file: out("transformers-b16") }), { env, ...progress("(b)") })));
+  // Batch 1 is the slowest by far: measured on the first NAIVE_RECORDS of the 64 unless INFER_BENCH_FULL=1.
+  const naiveRecords = full ? RECORDS : NAIVE_RECORDS;
+  const naive = await cached(`a-${naiveRecords}`, async () => fromInfer(`(a) transformers generate, batch 1 (first ${naiveRecords} recipes)`, { batch_size: 1, threads: THREADS, records: naiveRecords }, await inferLib.infer(inferLib.inferConfig({ ...base, ...freeDecoding(), engine: "transformers", batch_size: 1, limit: naiveRecords, output_file: out("transformers-b1") }), { env, ...progress("(a)") })));
+  const runs: Run[] = [ours, today, naive];
+  // The same engine on f16 weights (exact against transformers fp32: tests/lib/infer/llama-parity.test.ts): what q8_0 changes.
+  const exact = full ? await cached("f16", async () => fromInfer("llama.cpp engine, f16", { threads: THREADS, sequences: 16, gguf: "f16" }, await inferLib.infer(inferLib.inferConfig({ ...base, gguf_type: "f16", output_file: out("f16") }), { env, threads: THREADS, ...progress("f16") }))) : null;
+  if (exact) runs.push(exact);
+
+  // (c) llama.cpp as users run it: generation, swept.
+  const encoded = path.join(tmp, "encoded.json");
+  await runtime.runJob("encode", { model: "smollm2-135m-instruct", task_file: "recipes", input_file: input, output_file: encoded }, { env });
+  const gguf = { q8_0: inferLib.ggufPath(defaultConfig), f16: inferLib.ggufPath(inferLib.inferConfig({ ...base, gguf_type: "f16", output_file: out("f16") })) };
+  // Without INFER_BENCH_FULL the sweep is cut to what fits one run on this shared machine: q8_0 with 16 sequences, the
+  // fastest llama.cpp setting in /work/research/perf's sweep (f16 has 1.7x slower prompt processing; 16 sequences
+  // beat 4 and 8; 1 thread beat 2 under load), with and without the JSON-schema grammar.
+  const sweep: GenerateSettings[] = [
+    { gguf: "q8_0", threads: THREADS, sequences: 16, grammar: true },
+    { gguf: "q8_0", threads: THREADS, sequences: 16, grammar: false },
+    ...(full ? [{ gguf: "q8_0", threads: THREADS, sequences: 32, grammar: true }, { gguf: "f16", threads: THREADS, sequences: 16, grammar: true }] satisfies GenerateSettings[] : []),
+  ];
+  const llamaRuns: Run[] = [];
+  for (const s of sweep) {
+    const name = `(c) llama.cpp generate ${s.grammar ? "json_schema" : "free"}, ${s.gguf}, ${s.threads} thread(s), ${s.sequences} sequences`;
+    llamaRuns.push(await cached(`c-${s.gguf}-${s.threads}-${s.sequences}-${s.grammar}`, async () => {
+      const g = await llamaGenerate(gguf[s.gguf], encoded, task, s);
+      const run: Run = { name, engine: "llama.cpp generate", settings: { ...s }, records: g.labels.length, generationS: round(g.seconds, 3), recordsPerS: round(g.labels.length / g.seconds, 3), promptTokensPerS: round(g.promptTokens / g.seconds, 1), parseFailures: g.labels.filter((l) => l === null).length, labels: g.labels };
+      console.log(JSON.stringify({ ...run, labels: undefined }));
+      return run;
+    }));
+  }
+  runs.push(...llamaRuns);
+  const best = llamaRuns.reduce((a, b) => (b.recordsPerS > a.recordsPerS ? b : a));
+
+  const vsToday = round(ours.recordsPerS / today.recordsPerS, 2);
+  const vsBest = round(ours.recordsPerS / best.recordsPerS, 2);
+  const metrics: BenchMetric[] = [
+    { name: "default (llama.cpp engine) records/s", value: ours.recordsPerS, unit: "records/s", note: `${RECORDS} recipes, ${ours.promptTokensPerS} prompt tokens/s, q8_0, 16 sequences, ${THREADS} thread(s)` },
+    { name: "(a) transformers generate batch 1 records/s", value: naive.recordsPerS, unit: "records/s", note: `first ${naive.records} of the ${RECORDS} recipes; ${naive.promptTokensPerS} prompt tokens/s; ${naive.parseFailures} unparseable` },
+    { name: "(b) transformers engine (free generation, batch 16) records/s", value: today.recordsPerS, unit: "records/s", note: `${today.promptTokensPerS} prompt tokens/s; ${today.parseFailures} unparseable` },
+    { name: "(c) llama.cpp best configuration records/s", value: best.recordsPerS, unit: "records/s", note: `${best.name}; ${best.promptTokensPerS} prompt tokens/s` },
+    { name: "default / (a) naive", value: round(ours.recordsPerS / naive.recordsPerS, 2), unit: "x" },
+    { name: "default / (b) transformers engine", value: vsToday, unit: "x", goal: ">= 3", met: vsToday >= 3 },
+    { name: "default / (c) llama.cpp best", value: vsBest, unit: "x", goal: ">= 0.9", met: vsBest >= 0.9 },
+    ...(exact ? [{ name: "label agreement: default (q8_0) with the same engine on f16", value: agreement(ours, exact).share, unit: "share of labels", note: "what q8_0 quantization changes" }] : []),
+    ...runs.filter((r) => r !== today).map((r) => {
+      const a = agreement(r, today);
+      return { name: `label agreement with (b): ${r.name}`, value: a.share, unit: "share of labels", note: `${a.records} recipes both parsed; ${r.parseFailures} + ${today.parseFailures} unparseable` };
+    }),
+  ];
+  writeBenchResult("infer", metrics, { records: RECORDS, studentPreset: preset, threads: THREADS, loadAverageAtEnd: os.loadavg().map((x) => round(x, 2)), runs: runs.map((r) => ({ ...r, labels: undefined })) });
+}
+
+// Main's transformers engine generated freely; when it gains a constrained mode, (b) keeps measuring the free one.
+function freeDecoding(): Partial<inferLib.InferConfig> {
+  return "decoding" in inferLib.inferDefaults ? ({ decoding: "free" } as Partial<inferLib.InferConfig>) : {};
+}
+
+const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits;
 
 main().catch((e) => {
   console.error(e);

@@ -128,7 +128,7 @@ test("python-runtime: one module per engine, each with a class named in ENGINES;
   assert.ok(engines.length >= 2);
   for (const f of engines) assert.ok(registry.includes(`from .${f.slice(0, -3)} import`), `engines/__init__.py registers ${f}`);
   const main = fs.readFileSync(path.join(pyPackage, "__main__.py"), "utf8");
-  for (const job of ["train", "merge", "infer", "export", "tokens"]) {
+  for (const job of ["train", "merge", "infer", "export", "tokens", "encode"]) {
     assert.ok(fs.existsSync(path.join(pyPackage, "jobs", `${job}.py`)), `jobs/${job}.py`);
     assert.ok(main.includes(`"${job}"`), `__main__ knows the ${job} job`);
   }

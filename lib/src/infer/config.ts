@@ -17,7 +17,10 @@ export const InferConfigSchema = z
     task_file: z.string().min(1),
     input_file: z.string().min(1),
     output_file: z.string().min(1),
-    engine: z.enum(["auto", "transformers", "vllm"]),
+    /** "auto": the fastest engine this machine has (engines.ts: vLLM or transformers on CUDA, llama.cpp on CPU). */
+    engine: z.enum(["auto", "llama.cpp", "transformers", "vllm"]),
+    /** llama.cpp engine: the GGUF weight type the student is exported to (q8_0: fastest; f16, f32: exact). */
+    gguf_type: z.enum(["q8_0", "f16", "f32"]),
     /** transformers: force the task's JSON skeleton and choose only the values (always valid), or generate freely. */
     decoding: z.enum(["constrained", "free"]),
     /** Constrained decoding: apply the model's calibration.json (boolean thresholds) when it has one. */
@@ -53,6 +56,7 @@ export const inferDefaults: Omit<InferConfig, "model" | "input_file" | "output_f
   engine: "auto",
   decoding: "constrained",
   calibration: true,
+  gguf_type: "q8_0",
   batch_size: 16,
   max_new_tokens: null,
   limit: null,

@@ -8,8 +8,11 @@
 //   compare.ts      disagreements, agreement by group, a table comparing models
 //   baselines.ts    baselines that need no model (majority class, the task's keyword rules), mean kappa's interval
 //   cells.ts        what notebook 3 calls besides (the student to run, figures, API baselines, evaluation.json)
-// Inference engines live in Python (python-runtime/distill_runtime/engines/), picked by config.engine; one that runs
-// in Node (llama.cpp through node-llama-cpp) would be a file here writing the same predictions file (predictions.ts).
+//   engines.ts      which engine runs a config (engine "auto": llama.cpp on CPU, vLLM or transformers on CUDA)
+//   llama.ts        the llama.cpp engine (node-llama-cpp, in this process; JSON skeleton forced, values scored)
+//   gguf.ts         the student as one GGUF for it (merge + export jobs, cached beside the student)
+// The other engines live in Python (python-runtime/distill_runtime/engines/); every engine writes the same
+// predictions file (predictions.ts).
 // May import the shared modules and folders (corpus, runtime, report, notebook) and the earlier steps (label, train);
 // never cost.
 export * from "./baselines";
@@ -18,6 +21,9 @@ export * from "./compare";
 export * from "./config";
 export * from "./corpus-config";
 export * from "./corpus-job";
+export * from "./engines";
+export * from "./gguf";
+export * from "./llama";
 export {
   evaluateAgreement,
   meanKappa,

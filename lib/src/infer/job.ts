@@ -1,8 +1,12 @@
-// The student labels records: the `infer` job of the Python runtime (python-runtime/distill_runtime/jobs/infer.py),
-// run through runtime.runJob, with progress from its events and its metrics from the done event.
+// The student labels records: with the llama.cpp engine in this process (llama.ts), or through the `infer` job of the
+// Python runtime (python-runtime/distill_runtime/jobs/infer.py: transformers, vLLM), run through runtime.runJob with
+// progress from its events and its metrics from the done event. engines.ts picks the engine for engine "auto".
 import { z } from "zod";
-import { runJob, type DoneEvent, type JobOptions } from "../runtime";
+import { RuntimeJobError, runJob, type DoneEvent, type JobOptions } from "../runtime";
+import { loadTask } from "../task";
 import { InferConfigSchema, type InferConfig } from "./config";
+import { detectHardware, selectEngine, type EngineChoice } from "./engines";
+import { llamaUnsupported, runLlama, type LlamaOptions } from "./llama";
 
 export const InferMetricsSchema = z.looseObject({
   records: z.int(),
@@ -15,7 +19,7 @@ export const InferMetricsSchema = z.looseObject({
   /** Seconds spent generating (the rates use it); runtime_s adds model loading. */
   generation_s: z.number(),
   runtime_s: z.number(),
-  engine: z.enum(["transformers", "vllm"]),
+  engine: z.enum(["llama.cpp", "transformers", "vllm"]),
   device: z.string(),
   max_new_tokens: z.int(),
   batch_size: z.int(),
@@ -32,26 +36,45 @@ export interface InferMetrics {
   parse_failure_rate: number;
   generation_s: number;
   runtime_s: number;
-  engine: "transformers" | "vllm";
+  engine: "llama.cpp" | "transformers" | "vllm";
   device: string;
   max_new_tokens: number;
   batch_size: number;
   [extra: string]: unknown;
 }
 
-/** The same options every job wrapper takes (runtime.train, runtime.merge). */
-export type InferOptions = JobOptions;
+/** The options every job wrapper takes (runtime.train, runtime.merge), and the llama.cpp engine's own (threads). */
+export type InferOptions = JobOptions & Omit<LlamaOptions, keyof JobOptions>;
 
 export interface InferResult {
   outputFile: string;
   metrics: InferMetrics;
   done: DoneEvent;
+  /** The engine that ran and why (engine "auto" says what it found). */
+  choice: EngineChoice;
 }
 
-/** Run the student over config.input_file; resolves when every prediction is written to config.output_file. */
+/**
+ * Run the student over config.input_file; resolves when every prediction is written to config.output_file. Engine
+ * "auto" on a CPU runs llama.cpp; when making the student's GGUF fails (an architecture llama.cpp's converter does not
+ * know), it falls back to the transformers engine and says so in result.choice.
+ */
 export async function infer(config: InferConfig, opts: InferOptions = {}): Promise<InferResult> {
   const valid = InferConfigSchema.parse(config);
-  const done = await runJob("infer", valid, {
+  let choice = selectEngine(valid.engine, valid.device, detectHardware(valid.device), llamaUnsupported(loadTask(valid.task_file)));
+  if (choice.engine === "llama.cpp") {
+    try {
+      const run = await runLlama(valid, opts);
+      const metrics = InferMetricsSchema.parse(run.metrics);
+      const done: DoneEvent = { event: "done", time: Date.now() / 1000, job: "infer", runtime_s: run.runtimeS, outputs: { output_file: run.outputFile, gguf_file: run.ggufFile }, metrics: run.metrics };
+      return { outputFile: run.outputFile, metrics, done, choice };
+    } catch (e) {
+      const exportFailed = e instanceof RuntimeJobError && (e.job === "export" || e.job === "merge");
+      if (valid.engine !== "auto" || !exportFailed) throw e;
+      choice = { engine: "transformers", reason: `CPU; the student's GGUF could not be made (${e.message.split("\n")[0]})` };
+    }
+  }
+  const done = await runJob("infer", { ...valid, engine: choice.engine }, {
     signal: opts.signal,
     env: opts.env,
     onEvent: (event) => {
@@ -68,7 +91,7 @@ export async function infer(config: InferConfig, opts: InferOptions = {}): Promi
     },
   });
   const outputFile = z.object({ output_file: z.string() }).parse(done.outputs).output_file;
-  return { outputFile, metrics: InferMetricsSchema.parse(done.metrics), done };
+  return { outputFile, metrics: InferMetricsSchema.parse(done.metrics), done, choice };
 }
 
 const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits;

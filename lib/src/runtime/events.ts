@@ -76,7 +76,7 @@ export type ProgressEvent = z.infer<typeof ProgressEventSchema>;
 export type DoneEvent = z.infer<typeof DoneEventSchema>;
 export type ErrorEvent = z.infer<typeof ErrorEventSchema>;
 export type JobEvent = z.infer<typeof JobEventSchema>;
-export type JobName = "train" | "merge" | "infer" | "export" | "tokens" | "label-corpus";
+export type JobName = "train" | "merge" | "infer" | "export" | "tokens" | "label-corpus" | "encode";
 
 /** Parse and validate one stdout line. Throws an Error that quotes the line and says what is wrong. */
 export function parseEventLine(line: string): JobEvent {

@@ -39,6 +39,12 @@ def select_engine(requested: str, device: str = "auto") -> str:
     """Engine "auto" is vLLM when CUDA and vllm are both there (and device is not cpu), else transformers."""
     if requested == "transformers":
         return "transformers"
+    if requested == "llama.cpp":
+        raise JobError(
+            "config",
+            'engine "llama.cpp" runs in Node (lib/src/infer/llama.ts), not in the Python infer job',
+            'call inference.infer() from @distill/lib, or use engine "transformers"',
+        )
     if requested == "vllm":
         if not vllm_installed():
             raise JobError(

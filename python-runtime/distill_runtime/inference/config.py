@@ -23,7 +23,10 @@ class InferConfig(BaseModel):
     task_file: str = "recipes"
     input_file: str
     output_file: str
-    engine: Literal["auto", "transformers", "vllm"] = "auto"
+    engine: Literal["auto", "llama.cpp", "transformers", "vllm"] = Field(
+        default="auto", description='"llama.cpp" runs in Node (lib/src/infer/llama.ts), not in this job'
+    )
+    gguf_type: Literal["q8_0", "f16", "f32"] = Field(default="q8_0", description="llama.cpp engine only")
     decoding: Literal["constrained", "free"] = Field(
         default="constrained",
         description="transformers: force the JSON skeleton, choose only the values (always valid); or generate freely",

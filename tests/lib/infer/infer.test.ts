@@ -31,7 +31,8 @@ before(() => {
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 test("infer() runs the job, streams progress, writes predictions that evaluateAgreement turns into numbers", async () => {
-  const config = inferLib.inferConfig({ model: tinyModel, input_file: testFile, output_file: path.join(tmp, "out", "pred.jsonl"), batch_size: 4, max_new_tokens: 8, decoding: "free" });
+  // The Python job's engine (engine "auto" on a CPU is the llama.cpp engine in Node: llama.test.ts).
+  const config = inferLib.inferConfig({ model: tinyModel, input_file: testFile, output_file: path.join(tmp, "out", "pred.jsonl"), batch_size: 4, max_new_tokens: 8, engine: "transformers", decoding: "free" });
   const events: runtime.JobEvent[] = [];
   const updates: progress.ProgressState[] = [];
   const result = await inferLib.infer(config, { env, onEvent: (e) => events.push(e), onProgress: (p) => updates.push(p) });
