@@ -26,7 +26,7 @@ const NAIVE_RECORDS = 16;
 const tmp = paths.ensureDir(path.join(paths.root, "bench", "tmp", "infer"));
 const task = taskLib.loadTask("recipes");
 // One thread per engine: on this shared machine (load 8-12 on 2 cores) ggml's threads spin at barriers and 2 threads
-// ran slower than 1 (measured in /work/research/perf); torch gets the same count. THREADS=2 on a quiet machine.
+// ran slower than 1 (measured in the engine research sweep); torch gets the same count. THREADS=2 on a quiet machine.
 const THREADS = Number(process.env.THREADS ?? 1);
 const env = { OMP_WAIT_POLICY: "PASSIVE", OMP_NUM_THREADS: String(THREADS) };
 const progress = (name: string) => ({ onProgress: (p: { done: number; total: number }) => { if (p.done % 16 === 0) console.log(`${name}: ${p.done}/${p.total} ${new Date().toISOString()}`); } });
@@ -125,7 +125,7 @@ async function main(): Promise<void> {
   await runtime.runJob("encode", { model: "smollm2-135m-instruct", task_file: "recipes", input_file: input, output_file: encoded }, { env });
   const gguf = { q8_0: inferLib.ggufPath(defaultConfig), f16: inferLib.ggufPath(inferLib.inferConfig({ ...base, gguf_type: "f16", output_file: out("f16") })) };
   // Without INFER_BENCH_FULL the sweep is cut to what fits one run on this shared machine: q8_0 with 16 sequences, the
-  // fastest llama.cpp setting in /work/research/perf's sweep (f16 has 1.7x slower prompt processing; 16 sequences
+  // fastest llama.cpp setting in the research sweep (f16 has 1.7x slower prompt processing; 16 sequences
   // beat 4 and 8; 1 thread beat 2 under load), with and without the JSON-schema grammar.
   const sweep: GenerateSettings[] = [
     { gguf: "q8_0", threads: THREADS, sequences: 16, grammar: true },

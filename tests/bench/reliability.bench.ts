@@ -9,7 +9,7 @@
 //     typed answers, usage far above the estimate, all in one run: what became of each record.
 //   node tests/.build/bench/reliability.bench.js                     (all; writes bench/results/reliability.json)
 //   node tests/.build/bench/reliability.bench.js --budget-with LIB   (part 2 only, against another build of the lib,
-//                                                                     e.g. /work/main/lib/dist/index.js: prints JSON)
+//                                                                     e.g. <repo>/lib/dist/index.js: prints JSON)
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -28,7 +28,7 @@ const prices = pricesLib.loadPrices();
 const task = taskLib.loadTask("recipes");
 
 // Part 2 on main at 79a72d4, before the budget reserved worst cases: the same scenarios, this 2-core machine (busy with
-// other jobs), `--budget-with /work/main/lib/dist/index.js`, three runs: c8 1.03 each time, c32 1.13-1.14, timeouts
+// other jobs), `--budget-with <repo>/lib/dist/index.js`, three runs: c8 1.03 each time, c32 1.13-1.14, timeouts
 // 1.54-1.66 (which requests time out varies with the load), c32small 1.74 (one run).
 const BEFORE = { c8: 1.03, c32: 1.14, c32small: 1.74, timeouts: 1.6 };
 

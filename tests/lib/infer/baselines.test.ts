@@ -25,7 +25,7 @@ test("keyword rules on the reference's test split: the research evaluator's kapp
   const [majority, keyword] = inference.modelFreeBaselines(recipes, split.train, split.test);
   assert.equal(keyword.kind, "keyword");
   const kappas = keyword.evaluation!.perField.map((f) => f.kappa.value!.toFixed(3));
-  // python3 /work/research/teacher/keywords_eval.py test (the rules' author's evaluator, Python's re).
+  // the rules' author's own evaluator (Python's re) on the test split.
   assert.deepEqual(kappas, ["0.932", "0.808", "0.858", "0.388", "0.583"]);
   assert.deepEqual(keyword.evaluation!.perField.map((f) => f.agreement.toFixed(3)), ["0.968", "0.920", "0.946", "0.738", "0.834"]);
   assert.equal(inference.meanKappa(keyword.evaluation!)!.toFixed(3), "0.714");

@@ -3,7 +3,7 @@
 // forward pass per step with the same forced skeleton: prompt + piece 0 -> margin logprob(true) - logprob(false) ->
 // a value + the next piece -> ... The values fed are the engine's choices, so every margin is compared in the same
 // context (this untrained model's margins sit near 0, and one value decided differently changes all later margins).
-// Tolerance: f16 weights move a margin by ~0.01 (measured 0.003 mean, 0.008 max in /work/research/perf), so margins
+// Tolerance: f16 weights move a margin by ~0.01 (measured 0.003 mean, 0.008 max in the engine research), so margins
 // must agree within 0.05 and labels exactly wherever the reference margin is farther than that from 0.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
