@@ -320,4 +320,3 @@ def quiet_transformers() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning)  # deprecation notices from inside transformers/peft
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
-

@@ -72,7 +72,9 @@ def test_vllm_processor_config_serves_the_adapter_with_the_task_schema(tiny_mode
     pytest.importorskip("ray.data.llm")
     from distill_runtime.corpus_job.config import load_config
     from distill_runtime.corpus_job.vllm_processor import postprocess_row, preprocess_row, processor_config
+    from distill_runtime.encoding import encode_prompt, text_ids
     from distill_runtime.engines.vllm_engine import structured_output_schema
+    from distill_runtime.model import ModelSource, load_tokenizer
     from distill_runtime.task import load_task, render_prompt
 
     adapter = tmp_path / "adapter"
@@ -99,11 +101,19 @@ def test_vllm_processor_config_serves_the_adapter_with_the_task_schema(tiny_mode
     kwargs = processor.engine_kwargs
     assert kwargs["enable_lora"] is True and kwargs["max_lora_rank"] == 16 and kwargs["max_loras"] == 1
     assert kwargs["tensor_parallel_size"] == 2
-    assert kwargs["max_model_len"] == 4 * task.student.max_input_tokens + 40
+    tokenizer = load_tokenizer(ModelSource(str(tiny_model_dir)))
+    template_tokens = len(encode_prompt(tokenizer, task, ""))
+    assert kwargs["max_model_len"] == template_tokens + 4 * task.student.max_input_tokens + 40
     assert processor.chat_template_stage is False  # the student's prompt is the task's template, as in training
 
     row = preprocess_row(config, task, 40)({"text": "Dish\n\nIngredients:\n- cod"})
     assert row["prompt"] == render_prompt(task, "Dish\n\nIngredients:\n- cod")
+    # A long text is cut to max_input_tokens exactly as training and the other engines cut it.
+    long_text = "Stew\n\nIngredients:\n" + "\n".join(f"- {n} cups of water" for n in range(2000))
+    long_prompt = preprocess_row(config, task, 40)({"text": long_text})["prompt"]
+    assert long_prompt != render_prompt(task, long_text)
+    assert tokenizer(long_prompt, add_special_tokens=True)["input_ids"] == encode_prompt(tokenizer, task, long_text)
+    assert len(text_ids(tokenizer, long_text)) > task.student.max_input_tokens
     assert row["model"] == str(adapter)  # a LoRA request per row
     sampling = row["sampling_params"]
     assert sampling["temperature"] == 0.0 and sampling["max_tokens"] == 40

@@ -7,11 +7,14 @@ on the cluster; nothing here runs without a GPU, so tests check the config and t
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+from ..encoding import cut_text
 from ..engines.vllm_engine import (
     adapter_engine_kwargs,
     engine_kwargs,
+    max_prompt_tokens,
     model_spec,
     structured_output_schema,
     vllm_model_folder,
@@ -21,8 +24,13 @@ from ..task import Task, render_prompt
 from .config import LabelCorpusConfig
 from .rows import shard_schema
 
-# Room for the prompt: the template plus a text cut to max_chars (about max_input_tokens * 4 characters).
-PROMPT_TOKENS_PER_INPUT_TOKEN = 4
+
+@functools.cache
+def _tokenizer(folder: str) -> Any:
+    """The model's tokenizer, once per process (each Ray worker loads its own)."""
+    from ..model import ModelSource, load_tokenizer
+
+    return load_tokenizer(ModelSource(folder))
 
 
 def max_new_tokens(config: LabelCorpusConfig, task: Task, folder: str) -> int:
@@ -30,9 +38,8 @@ def max_new_tokens(config: LabelCorpusConfig, task: Task, folder: str) -> int:
     if config.max_new_tokens is not None:
         return config.max_new_tokens
     from ..inference.output import default_max_new_tokens
-    from ..model import ModelSource, load_tokenizer
 
-    return default_max_new_tokens(task, load_tokenizer(ModelSource(folder)))
+    return default_max_new_tokens(task, _tokenizer(folder))
 
 
 def processor_config(config: LabelCorpusConfig, task: Task, *, model_folder: str | None = None) -> Any:
@@ -40,7 +47,7 @@ def processor_config(config: LabelCorpusConfig, task: Task, *, model_folder: str
 
     infer = config.infer_config()
     folder = model_folder or vllm_model_folder(model_spec(infer))
-    max_model_len = PROMPT_TOKENS_PER_INPUT_TOKEN * task.student.max_input_tokens + max_new_tokens(config, task, folder)
+    max_model_len = max_prompt_tokens(_tokenizer(folder), task) + max_new_tokens(config, task, folder)
     kwargs = engine_kwargs(infer, max_model_len)
     if config.gpus_per_worker >= 2:
         kwargs["tensor_parallel_size"] = int(config.gpus_per_worker)
@@ -57,14 +64,16 @@ def processor_config(config: LabelCorpusConfig, task: Task, *, model_folder: str
     )
 
 
-def preprocess_row(config: LabelCorpusConfig, task: Task, max_tokens: int) -> Any:
-    """row -> what the vLLM stage reads: the prompt, greedy sampling with the JSON schema, and the adapter."""
+def preprocess_row(config: LabelCorpusConfig, task: Task, max_tokens: int, *, model_folder: str | None = None) -> Any:
+    """row -> what the vLLM stage reads: the prompt (the text cut to max_input_tokens as training cut it, then the
+    task's template: encoding.encode_prompt's text), greedy sampling with the JSON schema, and the adapter."""
+    folder = model_folder or vllm_model_folder(model_spec(config.infer_config()))
     adapter = str(adapter_engine_kwargs(config.adapter_dir)[0]) if config.adapter_dir else None
     schema = structured_output_schema(task)
 
     def preprocess(row: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "prompt": render_prompt(task, row["text"]),
+            "prompt": render_prompt(task, cut_text(_tokenizer(folder), task, row["text"])),
             "sampling_params": {"temperature": 0.0, "max_tokens": max_tokens, "structured_outputs": {"json": schema}},
         }
         if adapter is not None:
@@ -124,7 +133,7 @@ def build(config: LabelCorpusConfig, task: Task, *, model_folder: str | None = N
     folder = model_folder or vllm_model_folder(model_spec(config.infer_config()))
     return build_processor(
         processor_config(config, task, model_folder=folder),
-        preprocess=preprocess_row(config, task, max_new_tokens(config, task, folder)),
+        preprocess=preprocess_row(config, task, max_new_tokens(config, task, folder), model_folder=folder),
         postprocess=postprocess_row(task),
     )
 

@@ -47,6 +47,12 @@ def adapter_engine_kwargs(adapter_dir: str) -> tuple[Path, dict[str, Any]]:
     return adapter, {"enable_lora": True, "max_lora_rank": max(8, 1 << (rank - 1).bit_length()), "max_loras": 1}
 
 
+def max_prompt_tokens(tokenizer: Any, task: Task) -> int:
+    """The longest prompt the engine is started for: the template, and room for a text cut to max_input_tokens (x4:
+    a cut text re-tokenized inside the template can merge differently at its ends; the margin costs only KV room)."""
+    return len(encode_prompt(tokenizer, task, "")) + 4 * task.student.max_input_tokens
+
+
 def engine_kwargs(config: InferConfig, max_model_len: int) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
         # Only as long as this job needs: a long-context model's full window could leave no room for the KV cache.
@@ -128,8 +134,7 @@ class VllmLabeler:
         self.task = task
         self.tokenizer = load_tokenizer(ModelSource(folder))
         self.max_new_tokens = config.max_new_tokens or default_max_new_tokens(task, self.tokenizer)
-        template_tokens = len(encode_prompt(self.tokenizer, task, ""))
-        self.max_prompt_tokens = template_tokens + 4 * task.student.max_input_tokens
+        self.max_prompt_tokens = max_prompt_tokens(self.tokenizer, task)
         self.llm = LLM(model=folder, **engine_kwargs(config, self.max_prompt_tokens + self.max_new_tokens))
         self.lora_request = (
             LoRARequest("student", 1, str(resolve_path(config.adapter_dir))) if config.adapter_dir else None
