@@ -32,6 +32,10 @@ class TrainConfig(BaseModel):
     lora_alpha: float = Field(gt=0)
     lora_dropout: float = Field(ge=0, lt=1)
     target_modules: Literal["all-linear"] | list[str]
+    # LoRA of this rank on the output layer (lm_head) too (null: none). For classification by value tokens it is the
+    # readout: the true/false logits move from the first step, where LoRA in the layers below starts from zero. A tied
+    # lm_head is untied when the adapter is merged (training.merging.merge_adapter), the input embeddings kept.
+    lm_head_lora_r: int | None = Field(default=None, gt=0)
     load_in_4bit: bool
     load_in_8bit: bool
     # numerics and memory
@@ -46,7 +50,7 @@ class TrainConfig(BaseModel):
     max_grad_norm: float | None = Field(gt=0)
     lr_scheduler: Literal["cosine", "linear", "constant"]
     warmup_steps: int = Field(ge=0)
-    num_epochs: float = Field(gt=0)
+    num_epochs: float = Field(ge=0)
     max_steps: int | None = Field(gt=0)
     micro_batch_size: int = Field(ge=1)
     grad_accum_steps: int = Field(ge=1)
@@ -62,6 +66,11 @@ class TrainConfig(BaseModel):
     # write calibration.json next to the adapter: per boolean field, the threshold on the true-minus-false logit margin
     # that makes the train examples' share of true predictions equal their share of true labels
     calibrate: bool
+    # before any LoRA step, fit the boolean fields' readout (the true-minus-false direction at the value slots) by
+    # logistic regression on the training examples, stored in the lm_head LoRA (training/readout.py); readout_l2 is
+    # its L2 penalty. With num_epochs 0 that readout is the whole training (linear probing).
+    fit_readout: bool = False
+    readout_l2: float = Field(default=1e-4, ge=0)
     # evaluation, checkpoints, logging
     eval_fraction: float = Field(ge=0, le=0.5)
     max_eval_examples: int = Field(ge=1)  # eval is a full forward pass over these: on CPU it is not free
@@ -77,6 +86,10 @@ class TrainConfig(BaseModel):
     def _consistent(self) -> TrainConfig:
         if self.load_in_4bit and self.load_in_8bit:
             raise ValueError("load_in_4bit and load_in_8bit are both true: choose one")
+        if self.fit_readout and not self.lm_head_lora_r:
+            raise ValueError("fit_readout stores the readout in a LoRA on lm_head: set lm_head_lora_r (e.g. 8)")
+        if self.num_epochs == 0 and self.max_steps is None and not self.fit_readout:
+            raise ValueError("num_epochs is 0 and nothing else trains: set num_epochs > 0, max_steps, or fit_readout")
         return self
 
 

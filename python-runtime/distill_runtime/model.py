@@ -311,6 +311,23 @@ def adapter_folder(path: str | os.PathLike[str]) -> Path:
     return adapter
 
 
+def merge_adapter(model: Any) -> Any:
+    """A PeftModel -> the plain model with the adapter merged in. An adapter on an lm_head that shares its weight with
+    the input embeddings (tie_word_embeddings, as SmolLM2) gets its own output weight first: merged into the shared
+    tensor, it would change every input embedding too. The merged model then saves lm_head.weight, and llama.cpp's
+    converter writes it as the GGUF's separate output tensor."""
+    import torch
+
+    base = model.get_base_model()
+    head = base.get_output_embeddings()
+    tied = getattr(base.config.get_text_config(), "tie_word_embeddings", False)
+    if tied and head is not None and hasattr(head, "base_layer"):  # a LoRA layer wraps the tied lm_head
+        head.base_layer.weight = torch.nn.Parameter(head.base_layer.weight.detach().clone())
+        base.config.tie_word_embeddings = False
+        base.config.get_text_config().tie_word_embeddings = False
+    return model.merge_and_unload()
+
+
 def quiet_transformers() -> None:
     """Logs belong on stderr and only when useful: no progress bars, no info chatter."""
     import warnings

@@ -9,6 +9,7 @@ import type { Workspace } from "../paths";
 import { html, lines, live, type Figure } from "../report/plots";
 import { runJob, type EvalEvent, type JobEvent, type StartEvent, type StepEvent } from "../runtime";
 import { studentPrompt, studentTarget, type Labels, type Task } from "../task";
+import type { Readout } from "./jobs";
 
 /** Live loss / eval-loss chart fed by train events: one chart output, redrawn in place (at most twice a second). */
 export function trainingCurves(title = "Training loss"): { onEvent(e: JobEvent): void; readonly start: StartEvent | null; readonly steps: StepEvent[]; readonly evals: EvalEvent[] } {
@@ -45,6 +46,17 @@ export function trainingCurves(title = "Training loss"): { onEvent(e: JobEvent):
   };
 }
 
+/** What fit_readout did (nothing is shown when the preset does not fit one): the training labels' accuracy at the
+ * value slots before and after, i.e. how much the fitted direction reads from the frozen model's states. */
+export function showReadout(readout: Readout | null | undefined): void {
+  if (!readout) return;
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  html(
+    `<table style="font-size:12px"><caption>Readout fitted by logistic regression on ${readout.examples} training examples (${readout.fields.length} boolean fields)</caption>` +
+      `<tr><th>train accuracy before</th><th>after</th><th>|direction|</th></tr>` +
+      `<tr><td>${pct(readout.train_accuracy_before)}</td><td>${pct(readout.train_accuracy_after)}</td><td>${readout.direction_norm.toFixed(2)}</td></tr></table>`,
+  );
+}
 
 /**
  * The first n training examples as the student sees them: the prompt (greyed: masked, label -100, no loss) and the

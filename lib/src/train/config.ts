@@ -17,6 +17,8 @@ export const TrainConfigSchema = z.strictObject({
   lora_alpha: z.number().positive(),
   lora_dropout: z.number().min(0).lt(1),
   target_modules: z.union([z.literal("all-linear"), z.array(z.string().min(1)).min(1)]),
+  /** LoRA of this rank on the output layer (lm_head) too (null: none): the value tokens' readout learns from step 1. */
+  lm_head_lora_r: z.int().positive().nullable(),
   load_in_4bit: z.boolean(),
   load_in_8bit: z.boolean(),
   bf16: z.union([z.boolean(), z.literal("auto")]),
@@ -29,7 +31,8 @@ export const TrainConfigSchema = z.strictObject({
   max_grad_norm: z.number().positive().nullable(),
   lr_scheduler: z.enum(["cosine", "linear", "constant"]),
   warmup_steps: z.int().min(0),
-  num_epochs: z.number().positive(),
+  /** 0 with fit_readout: the fitted readout is the whole training. */
+  num_epochs: z.number().min(0),
   max_steps: z.int().positive().nullable(),
   micro_batch_size: z.int().min(1),
   grad_accum_steps: z.int().min(1),
@@ -43,6 +46,10 @@ export const TrainConfigSchema = z.strictObject({
   cache_frozen_layers: z.boolean(),
   /** Write calibration.json beside the adapter: per boolean field, a margin threshold fitted on the train examples. */
   calibrate: z.boolean(),
+  /** Before any LoRA step, fit the boolean fields' readout by logistic regression (stored in the lm_head LoRA). */
+  fit_readout: z.boolean(),
+  /** The readout's L2 penalty. */
+  readout_l2: z.number().min(0),
   eval_fraction: z.number().min(0).max(0.5),
   max_eval_examples: z.int().min(1),
   eval_steps: z.int().positive().nullable(),
@@ -102,5 +109,8 @@ export function trainConfig(overrides: TrainOverrides): TrainConfig {
 export function validateTrainConfig(values: unknown): TrainConfig {
   const result = TrainConfigSchema.safeParse(values);
   if (!result.success) throw new Error(`train config: ${configProblems(result.error)}`);
-  return result.data;
+  const c = result.data; // the checks across fields, as config.py's TrainConfig makes them
+  if (c.fit_readout && !c.lm_head_lora_r) throw new Error("train config: fit_readout stores the readout in a LoRA on lm_head: set lm_head_lora_r (e.g. 8)");
+  if (c.num_epochs === 0 && c.max_steps === null && !c.fit_readout) throw new Error("train config: num_epochs is 0 and nothing else trains: set num_epochs > 0, max_steps, or fit_readout");
+  return c;
 }

@@ -13,11 +13,23 @@ export interface TrainResult {
     train_loss: number | null; eval_loss: number | null; tokens_seen: number; steps: number; runtime_s: number; session_runtime_s: number; packing_efficiency: number;
     /** Texts cut to the task's student.max_input_tokens; per boolean field, the calibrated threshold (calibrate: true). */
     inputs_cut?: number; calibration_thresholds?: Record<string, number> | null;
+    /** fit_readout: the readout fitted by logistic regression before any LoRA step (training/readout.py). */
+    readout?: Readout | null;
   };
   done: DoneEvent;
   /** The training run (student.json) that made this adapter. */
   run: string;
 }
+
+const ReadoutSchema = z.object({
+  examples: z.int(),
+  fields: z.array(z.string()),
+  train_accuracy_before: z.number(),
+  train_accuracy_after: z.number(),
+  direction_norm: z.number(),
+});
+/** What fit_readout did: on how many examples, for which fields, the training labels' accuracy before and after. */
+export interface Readout { examples: number; fields: string[]; train_accuracy_before: number; train_accuracy_after: number; direction_norm: number }
 
 const TrainOutputs = z.object({ adapter_dir: z.string(), checkpoint_dir: z.string() });
 const TrainMetrics = z.object({
@@ -30,6 +42,7 @@ const TrainMetrics = z.object({
   packing_efficiency: z.number(),
   inputs_cut: z.int().optional(),
   calibration_thresholds: z.record(z.string(), z.number()).nullable().optional(),
+  readout: ReadoutSchema.nullable().optional(),
 });
 
 /** Fine-tune (LoRA) with a config from trainConfig(); progress is one update per logged step. */

@@ -54,7 +54,7 @@ def make_json_closed_criteria(tokenizer: Any, prompt_width: int) -> Any:
 
 
 def load_transformers_model(config: InferConfig) -> tuple[Any, Any, Any]:
-    from ..model import adapter_folder, device_and_dtype, load_model_and_tokenizer, quiet_transformers
+    from ..model import adapter_folder, device_and_dtype, load_model_and_tokenizer, merge_adapter, quiet_transformers
 
     quiet_transformers()
     device, dtype = device_and_dtype(config.device, config.dtype)
@@ -66,7 +66,7 @@ def load_transformers_model(config: InferConfig) -> tuple[Any, Any, Any]:
 
         model = PeftModel.from_pretrained(model, str(adapter_folder(config.adapter_dir)))
         if config.merge:
-            model = model.merge_and_unload()
+            model = merge_adapter(model)
     model.eval()
     return model, tokenizer, device
 

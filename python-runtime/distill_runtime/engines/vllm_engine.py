@@ -41,7 +41,16 @@ def adapter_engine_kwargs(adapter_dir: str) -> tuple[Path, dict[str, Any]]:
     adapter_config = adapter / "adapter_config.json"
     if not adapter_config.is_file():
         raise JobError("config", f"no LoRA adapter in {adapter} (adapter_config.json missing)")
-    rank = int(json.loads(adapter_config.read_text())["r"])
+    settings = json.loads(adapter_config.read_text())
+    if "lm_head" in json.dumps(settings.get("target_modules")):
+        # lm_head_lora_r / fit_readout put a LoRA on the output layer, which vLLM's LoRA layers do not serve.
+        raise JobError(
+            "config",
+            f"the adapter in {adapter} has a LoRA on lm_head (lm_head_lora_r / fit_readout): vLLM serves LoRA on the "
+            "decoder layers only",
+            "merge it first (the merge job, or notebook 2's merge cell) and pass merged_dir instead of adapter_dir",
+        )
+    rank = int(settings["r"])
     # vLLM serves the adapter unmerged; "merge" only matters to the transformers engine.
     # vLLM accepts only its fixed LoRA ranks (powers of two from 8): round the adapter's rank up.
     return adapter, {"enable_lora": True, "max_lora_rank": max(8, 1 << (rank - 1).bit_length()), "max_loras": 1}

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..config import MergeConfig, read_config_file, validate_config
 from ..encoding import CALIBRATION_FILE
 from ..events import emit, log
-from ..model import adapter_folder, device_and_dtype, load_model_and_tokenizer, quiet_transformers
+from ..model import adapter_folder, device_and_dtype, load_model_and_tokenizer, merge_adapter, quiet_transformers
 from ..task import resolve_path
 
 
@@ -39,7 +39,7 @@ def merge(config: MergeConfig) -> dict[str, str]:
         params_total=sum(p.numel() for p in model.parameters()),
         info={"dtype": str(dtype).removeprefix("torch."), "adapter_dir": str(adapter_dir)},
     )
-    model = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()
+    model = merge_adapter(PeftModel.from_pretrained(model, adapter_dir))
 
     output_dir = resolve_path(config.output_dir)
     tmp = output_dir.with_name(output_dir.name + ".tmp")

@@ -13,12 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..encoding import value_ids
 from ..task import Task
 from .batches import Tokenized
-
-# (rows of example indices, collated micro-batch) -> last hidden states [rows, width, hidden]
-HiddenFn = Callable[[list[list[int]], dict[str, Any]], Any]
+from .readout import HiddenFn, boolean_slots, head_margins, value_states
 
 
 def train_margins(
@@ -29,34 +26,21 @@ def train_margins(
     plan: list[list[list[int]]],
     batch_of: Callable[[list[list[int]]], dict[str, Any]],
     hidden_of: HiddenFn,
+    states_and_labels: tuple[Any, Any] | None = None,
 ) -> tuple[dict[str, list[float]], dict[str, list[bool]]]:
-    """Per calibratable boolean field: every training example's margin and label."""
-    import torch
-
-    true_ids, false_ids = value_ids(tokenizer, True), value_ids(tokenizer, False)
-    fields = [j for j, spec in enumerate(task.fields) if spec.type == "boolean"]
-    if len(true_ids) != 1 or len(false_ids) != 1 or not fields:
+    """Per calibratable boolean field: every training example's margin (through the model's own lm_head, its LoRA
+    included) and label. states_and_labels: the value slots' states when they are still the model's (a readout fitted
+    and no LoRA step since), which saves a pass over the examples."""
+    slots = boolean_slots(tokenizer, task)
+    if slots is None:
         return {}, {}
-    head = model.get_base_model().get_output_embeddings() if hasattr(model, "get_base_model") else None
-    head = head if head is not None else model.get_output_embeddings()
-    pair = head.weight[[true_ids[0], false_ids[0]]]  # [2, hidden]: only these two logits are needed
+    fields, true_id, false_id = slots
+    if states_and_labels is None:
+        states_and_labels = value_states(model, examples, plan, fields, true_id, batch_of, hidden_of)
+    states, labels = states_and_labels
+    margins = head_margins(model, states, true_id, false_id)
     names = [task.fields[j].name for j in fields]
-    margins: dict[str, list[float]] = {n: [] for n in names}
-    truths: dict[str, list[bool]] = {n: [] for n in names}
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        for rows in plan:
-            hidden = hidden_of(rows, batch_of(rows))
-            for r, row in enumerate(rows):
-                offset = 0
-                for i in row:
-                    example = examples[i]
-                    for j, name in zip(fields, names, strict=True):
-                        position = offset + example.value_starts[j]
-                        two = (hidden[r, position - 1].float() @ pair.float().T).tolist()
-                        margins[name].append(two[0] - two[1])
-                        truths[name].append(example.input_ids[example.value_starts[j]] == true_ids[0])
-                    offset += len(example.input_ids)
-    model.train(was_training)
-    return margins, truths
+    return (
+        {name: margins[:, k].tolist() for k, name in enumerate(names)},
+        {name: labels[:, k].tolist() for k, name in enumerate(names)},
+    )

@@ -25,7 +25,7 @@ def save_checkpoint(root: Path, step: int, model: Any, optimizer: Any, scheduler
     target = root / f"step-{step}"
     tmp = root / f".step-{step}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
+    model.save_pretrained(tmp, save_embedding_layers=False)  # the base's embeddings are not the adapter's
     rng = {"python": random.getstate(), "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         rng["cuda"] = torch.cuda.get_rng_state_all()

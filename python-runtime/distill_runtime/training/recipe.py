@@ -44,6 +44,7 @@ from .calibration import train_margins
 from .checkpoints import checkpoint_dirs, load_checkpoint, save_checkpoint
 from .distributed import barrier, finish, pick_local_device, start, sum_gradients, sum_number
 from .frozen import FrozenPrefix, layer_count
+from .readout import fit_readout
 from .setup import add_lora, attention_implementation, build_optimizer, memory_mb
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -158,7 +159,8 @@ def train(config: TrainConfig) -> TrainResult:
 
     micro_per_epoch = len(plan)
     steps_per_epoch = math.ceil(micro_per_epoch / config.grad_accum_steps)
-    total_steps = config.max_steps or max(1, math.ceil(config.num_epochs * steps_per_epoch))
+    # num_epochs 0 (with fit_readout): no LoRA step, the fitted readout is the whole training
+    total_steps = config.max_steps or math.ceil(config.num_epochs * steps_per_epoch)
 
     model = add_lora(model, config, quantized)
     # train_layers + cache_frozen_layers: the layers below the trained ones run once per example (frozen.py)
@@ -235,11 +237,31 @@ def train(config: TrainConfig) -> TrainResult:
     def eval_hidden(k: int, batch: dict[str, Any]) -> Any:
         return eval_cache.hidden(eval_plan[k], batch) if eval_cache else None
 
+    def batch_of(rows: list[list[int]]) -> dict[str, Any]:
+        return on_device(collate(rows, train_tok, tokenizer.pad_token_id, config.loss_on), device)
+
+    def hidden_of(rows: list[list[int]], batch: dict[str, Any]) -> Any:
+        return train_cache.hidden(rows, batch) if train_cache else last_hidden(model, batch)
+
+    last_saved = step if resumed_from is not None else None
+    checked = False  # the frozen cache is checked against the full forward once per session, on its first use
+    readout = None
+    if config.fit_readout and resumed_from is None:  # a resumed run's checkpoint holds the readout already
+        if train_cache is not None:
+            train_cache.check(plan[0], batch_of(plan[0]))
+            checked = True
+        # every rank fits the same readout from the same examples (deterministic), so no broadcast is needed
+        readout = fit_readout(model, tokenizer, task, train_tok, plan, batch_of, hidden_of, config.readout_l2)
+        if total_steps == 0 and world.main:
+            state = {"tokens_seen": 0, "micro_per_epoch": micro_per_epoch, "total_steps": 0, "train_seconds": 0.0}
+            path = save_checkpoint(checkpoint_root, 0, model, optimizer, scheduler, state)
+            last_saved = 0
+            emit("checkpoint", step=0, path=str(path))
+
     model.train()
     recent_losses: list[float] = []
     window = {"loss": 0.0, "steps": 0, "tokens": 0, "samples": 0, "t0": time.time()}
     eval_loss: float | None = None
-    last_saved = step if resumed_from is not None else None
     while step < total_steps:
         micro_indices = [step * config.grad_accum_steps + k for k in range(config.grad_accum_steps)]
         micro = [
@@ -252,8 +274,9 @@ def train(config: TrainConfig) -> TrainResult:
         lr = scheduler.get_last_lr()[0]
         step_loss = 0.0
         for rows, batch in zip(mine, batches, strict=True):
-            if train_cache is not None and step == (resumed_from or 0) and rows is mine[0]:
+            if train_cache is not None and not checked:
                 train_cache.check(rows, batch)  # once per session: the cached path is the full forward
+                checked = True
             loss_sum, _ = target_loss_sum(model, batch, train_cache.hidden(rows, batch) if train_cache else None)
             loss = loss_sum / n_targets
             if config.debug_nan_at_step == step + 1:
@@ -324,15 +347,9 @@ def train(config: TrainConfig) -> TrainResult:
         eval_loss = evaluate(model, [on_device(b, device) for b in eval_batches], eval_hidden)
     calibration = None
     if world.main and config.calibrate:  # calibration.py: thresholds on the train margins, written beside the adapter
-        calibration = train_margins(
-            model,
-            tokenizer,
-            task,
-            train_tok,
-            plan,
-            lambda rows: on_device(collate(rows, train_tok, tokenizer.pad_token_id, config.loss_on), device),
-            lambda rows, batch: train_cache.hidden(rows, batch) if train_cache else last_hidden(model, batch),
-        )
+        unchanged = readout is not None and step == 0  # no LoRA step since the readout: its states are the model's
+        known = (readout.states, readout.labels) if readout is not None and unchanged else None
+        calibration = train_margins(model, tokenizer, task, train_tok, plan, batch_of, hidden_of, known)
     adapter_dir = output_dir / "adapter"
     thresholds = None
     if world.main:
@@ -351,6 +368,7 @@ def train(config: TrainConfig) -> TrainResult:
         "packing_efficiency": round(packing_efficiency, 4),
         "inputs_cut": sum(t.text_cut for t in train_tok),  # texts cut to the task's student.max_input_tokens
         "calibration_thresholds": thresholds,
+        "readout": readout.summary if readout is not None else None,
     }
     emit("done", job="train", runtime_s=round(session_s, 3), outputs=outputs, metrics=metrics)
     return TrainResult(outputs, metrics, model)
@@ -397,7 +415,7 @@ def _save_adapter(
     calibrate, calibration.json. Returns the calibration thresholds."""
     tmp = adapter_dir.with_name(adapter_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
+    model.save_pretrained(tmp, save_embedding_layers=False)  # the base's embeddings are not the adapter's
     tokenizer.save_pretrained(tmp)
     note = {
         "base_model": config.base_model,

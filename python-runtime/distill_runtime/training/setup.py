@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import resource
+import warnings
 from typing import Any
 
 from ..config import TrainConfig
@@ -45,9 +47,21 @@ def add_lora(model: Any, config: TrainConfig, quantized: bool) -> Any:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     n_layers = layer_count(model)
     top = list(range(n_layers - min(config.train_layers, n_layers), n_layers)) if config.train_layers else None
-    targets = config.target_modules
-    if top and targets == "all-linear":  # PEFT takes layers_to_transform only with a list of module names
-        targets = decoder_linear_names(model)
+    targets: str | list[str] = config.target_modules
+    if (top or config.lm_head_lora_r) and targets == "all-linear":
+        targets = decoder_linear_names(model)  # PEFT takes layers_to_transform only with module names
+    extra: dict[str, Any] = {}
+    if config.lm_head_lora_r:
+        # One regular expression names the decoder modules (in the top layers only, with train_layers) and lm_head:
+        # PEFT's layers_to_transform would leave lm_head out, as it has no layer number.
+        names = "|".join(re.escape(t) for t in targets)
+        layers = "|".join(str(i) for i in top) if top else r"\d+"
+        targets = rf".*\.layers\.({layers})\.(.*\.)?({names})|lm_head"
+        extra = {
+            "rank_pattern": {"lm_head": config.lm_head_lora_r},
+            "alpha_pattern": {"lm_head": 2 * config.lm_head_lora_r},
+        }
+        top = None
     lora = LoraConfig(
         r=config.lora_r,
         lora_alpha=config.lora_alpha,
@@ -57,8 +71,13 @@ def add_lora(model: Any, config: TrainConfig, quantized: bool) -> Any:
         layers_pattern="layers" if top else None,
         bias="none",
         task_type="CAUSAL_LM",
+        **extra,
     )
-    return get_peft_model(model, lora)
+    with warnings.catch_warnings():
+        # PEFT suggests ensure_weight_tying for a LoRA on a tied lm_head; the input embeddings are meant to stay as
+        # they are (model.merge_adapter unties the output layer when merging).
+        warnings.filterwarnings("ignore", message=".*ensure_weight_tying.*")
+        return get_peft_model(model, lora)
 
 
 def decoder_linear_names(model: Any) -> list[str]:

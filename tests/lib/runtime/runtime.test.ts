@@ -102,13 +102,17 @@ test("trainConfig: defaults < preset < overrides, from the same data/training.js
   const c = train.trainConfig({ train_file: "t.jsonl", output_dir: "o" });
   assert.equal(c.preset, "cpu-default");
   assert.equal(c.base_model, "smollm2-135m-instruct");
-  assert.deepEqual([c.num_epochs, c.max_steps, c.loss_on, c.train_layers], [1, null, "values", 4]); // cpu-default: one epoch
+  assert.deepEqual([c.num_epochs, c.max_steps, c.loss_on, c.train_layers, c.fit_readout], [0, null, "values", 4, true]); // cpu-default: the readout alone
   const original = train.trainConfig({ train_file: "t.jsonl", output_dir: "o", preset: "llama2-7b-original", lora_r: 8 });
   assert.deepEqual([original.lora_r, original.lora_alpha, original.num_epochs, original.max_seq_len, original.load_in_8bit], [8, 16, 5, 4096, true]);
   assert.ok(train.presets().includes("gpu-8b-qlora"));
   assert.throws(() => train.trainConfig({ train_file: "t", output_dir: "o", preset: "fast" }), /unknown preset "fast"; use one of cpu-default/);
   assert.throws(() => train.trainConfig({ train_file: "t", output_dir: "o", lr: 1 } as never), /unknown field\(s\) 'lr'/);
   assert.throws(() => train.trainConfig({ train_file: "t", output_dir: "o", lora_r: 0 }), /field 'lora_r'/);
+  // the checks across fields, as Python's TrainConfig makes them
+  assert.throws(() => train.trainConfig({ train_file: "t", output_dir: "o", preset: "none", fit_readout: true }), /fit_readout .* set lm_head_lora_r/);
+  assert.throws(() => train.trainConfig({ train_file: "t", output_dir: "o", preset: "none", num_epochs: 0 }), /num_epochs is 0 and nothing else trains/);
+  assert.equal(train.trainConfig({ train_file: "t", output_dir: "o", preset: "none", num_epochs: 0, fit_readout: true, lm_head_lora_r: 8 }).num_epochs, 0);
 });
 
 test("the TS train config has exactly the fields of the Python TrainConfig", () => {
