@@ -5,6 +5,7 @@ import { gpuRate, labelCorpus, labelCorpusConfig, type LabelCorpusOverrides } fr
 import { UsageError } from "../notebook";
 import { stopWithNpm } from "../processes";
 import { bar } from "../progress";
+import { runCli } from "./exit";
 
 const USAGE = `usage: npm run label-corpus -- --corpus FILE_OR_FOLDER [--corpus ...] --out DIR
   the student:  [--student DIR (a notebook 2 student folder: DIR/adapter)] [--adapter DIR] [--model SPEC] [--merged DIR]
@@ -81,16 +82,4 @@ async function main(): Promise<number> {
   return m.complete ? 0 : 1;
 }
 
-if (require.main === module) {
-  main().then(
-    (code) => process.exit(code),
-    (e: unknown) => {
-      if (e instanceof UsageError) {
-        process.stderr.write(`error: ${e.message}\n`);
-        process.exit(2);
-      }
-      process.stderr.write(`${(e as Error).message ?? e}\n`);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runCli(main); // a job's error says what to fix: its message, not a stack

@@ -3,6 +3,7 @@
 import { describeFailure, parseCliValue, runNotebook, UsageError, type ParamValue } from "../notebook";
 import { stopWithNpm } from "../processes";
 import { formatHeadline } from "../report";
+import { runCli } from "./exit";
 
 const USAGE = "usage: npm run notebook -- notebooks/<name>.ipynb [-p name=value ...] [--profile P] [--out DIR] [--timeout S]";
 
@@ -51,16 +52,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-if (require.main === module) {
-  main().then(
-    (code) => process.exit(code),
-    (e: unknown) => {
-      if (e instanceof UsageError) {
-        process.stderr.write(`error: ${e.message}\n`);
-        process.exit(2);
-      }
-      process.stderr.write(`${(e as Error).stack ?? e}\n`);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runCli(main, { stack: true });

@@ -11,6 +11,7 @@ import { describeFailure, loadProfiles, newRunId, parametersOf, parseCliValue, r
 import * as paths from "../paths";
 import { stopWithNpm } from "../processes";
 import { format, verdictLine, writeRunPage, writeRunsPage } from "../report";
+import { runCli } from "./exit";
 
 export const PIPELINE = ["1-label", "2-fine-tune", "3-inference", "4-cost"];
 const USAGE = "usage: npm start -- [--profile P] [-p name=value ...] [--out DIR]";
@@ -70,10 +71,4 @@ async function main(): Promise<number> {
   return failed ? 1 : 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (e: unknown) => {
-    process.stderr.write(e instanceof UsageError ? `error: ${e.message}\n` : `${(e as Error).stack ?? e}\n`);
-    process.exit(e instanceof UsageError ? 2 : 1);
-  },
-);
+runCli(main, { stack: true });
