@@ -4,6 +4,18 @@ import { z } from "zod";
 import { configProblems } from "../runtime";
 import { loadTrainingFile } from "../train";
 
+/** The student is a base model (with or without an adapter) or a merged folder: the rule of every job that reads one
+ * (infer, label-corpus; python-runtime inference/config.py check_model_source says the same). */
+export function checkModelSource(c: { model: string | null; adapter_dir: string | null; merge: boolean; merged_dir: string | null }, ctx: z.RefinementCtx): void {
+  if ((c.model === null) === (c.merged_dir === null)) {
+    ctx.addIssue({ code: "custom", path: ["model"], message: "give exactly one of model (optionally with adapter_dir) or merged_dir" });
+  }
+  if (c.merged_dir !== null && c.adapter_dir !== null) {
+    ctx.addIssue({ code: "custom", path: ["adapter_dir"], message: "adapter_dir goes with model, not with merged_dir (a merged model already holds it)" });
+  }
+  if (c.merge && c.adapter_dir === null) ctx.addIssue({ code: "custom", path: ["merge"], message: "merge=true needs adapter_dir" });
+}
+
 export const InferConfigSchema = z
   .strictObject({
     /** Base model: "smollm2-135m-instruct", a transformers folder, or a .gguf file. Null when merged_dir is used. */
@@ -35,15 +47,7 @@ export const InferConfigSchema = z
     /** vLLM only: share of GPU memory for weights + KV cache. */
     gpu_memory_utilization: z.number().gt(0).max(1),
   })
-  .superRefine((c, ctx) => {
-    if ((c.model === null) === (c.merged_dir === null)) {
-      ctx.addIssue({ code: "custom", path: ["model"], message: "give exactly one of model (optionally with adapter_dir) or merged_dir" });
-    }
-    if (c.merged_dir !== null && c.adapter_dir !== null) {
-      ctx.addIssue({ code: "custom", path: ["adapter_dir"], message: "adapter_dir goes with model, not with merged_dir (a merged model already holds it)" });
-    }
-    if (c.merge && c.adapter_dir === null) ctx.addIssue({ code: "custom", path: ["merge"], message: "merge=true needs adapter_dir" });
-  });
+  .superRefine(checkModelSource);
 export type InferConfig = z.infer<typeof InferConfigSchema>;
 export type InferOverrides = Partial<InferConfig> & { input_file: string; output_file: string };
 

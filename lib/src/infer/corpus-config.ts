@@ -3,6 +3,7 @@
 import { z } from "zod";
 import { configProblems } from "../runtime";
 import { loadTrainingFile } from "../train";
+import { checkModelSource } from "./config";
 
 const columnKeys = ["id", "text", "group", "title", "ingredients", "directions", "body"] as const;
 
@@ -45,15 +46,7 @@ export const LabelCorpusConfigSchema = z
     gpu_usd_per_hour: z.number().min(0).nullable(),
     progress_every_s: z.number().positive(),
   })
-  .superRefine((c, ctx) => {
-    if ((c.model === null) === (c.merged_dir === null)) {
-      ctx.addIssue({ code: "custom", path: ["model"], message: "give exactly one of model (optionally with adapter_dir) or merged_dir" });
-    }
-    if (c.merged_dir !== null && c.adapter_dir !== null) {
-      ctx.addIssue({ code: "custom", path: ["adapter_dir"], message: "adapter_dir goes with model, not with merged_dir (a merged model already holds it)" });
-    }
-    if (c.merge && c.adapter_dir === null) ctx.addIssue({ code: "custom", path: ["merge"], message: "merge=true needs adapter_dir" });
-  });
+  .superRefine(checkModelSource);
 export type LabelCorpusConfig = z.infer<typeof LabelCorpusConfigSchema>;
 export type LabelCorpusOverrides = Partial<LabelCorpusConfig> & { corpus: string[]; output_dir: string };
 

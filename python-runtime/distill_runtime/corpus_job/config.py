@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..config import validate_config
-from ..inference.config import InferConfig
+from ..inference.config import InferConfig, check_model_source
 
 
 class LabelCorpusConfig(BaseModel):
@@ -52,12 +52,7 @@ class LabelCorpusConfig(BaseModel):
 
     @model_validator(mode="after")
     def _one_model(self) -> LabelCorpusConfig:
-        if (self.model is None) == (self.merged_dir is None):
-            raise ValueError("give exactly one of model (a base model, optionally with adapter_dir) or merged_dir")
-        if self.merged_dir is not None and self.adapter_dir is not None:
-            raise ValueError("adapter_dir goes with model, not with merged_dir (a merged model already holds it)")
-        if self.merge and self.adapter_dir is None:
-            raise ValueError("merge=true needs adapter_dir")
+        check_model_source(self.model, self.adapter_dir, self.merge, self.merged_dir)
         unknown = sorted(set(self.columns) - {"id", "text", "group", "title", "ingredients", "directions", "body"})
         if unknown:
             raise ValueError(

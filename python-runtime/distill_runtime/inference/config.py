@@ -43,13 +43,19 @@ class InferConfig(BaseModel):
 
     @model_validator(mode="after")
     def _one_model(self) -> InferConfig:
-        if (self.model is None) == (self.merged_dir is None):
-            raise ValueError("give exactly one of model (a base model, optionally with adapter_dir) or merged_dir")
-        if self.merged_dir is not None and self.adapter_dir is not None:
-            raise ValueError("adapter_dir goes with model, not with merged_dir (a merged model already holds it)")
-        if self.merge and self.adapter_dir is None:
-            raise ValueError("merge=true needs adapter_dir")
+        check_model_source(self.model, self.adapter_dir, self.merge, self.merged_dir)
         return self
+
+
+def check_model_source(model: str | None, adapter_dir: str | None, merge: bool, merged_dir: str | None) -> None:
+    """The student is a base model (with or without an adapter) or a merged folder: the rule of every job that reads
+    one (infer, label-corpus; lib/src/infer/config.ts checkModelSource says the same)."""
+    if (model is None) == (merged_dir is None):
+        raise ValueError("give exactly one of model (a base model, optionally with adapter_dir) or merged_dir")
+    if merged_dir is not None and adapter_dir is not None:
+        raise ValueError("adapter_dir goes with model, not with merged_dir (a merged model already holds it)")
+    if merge and adapter_dir is None:
+        raise ValueError("merge=true needs adapter_dir")
 
 
 def load_config(raw: dict[str, Any], *, source: str = "infer config") -> InferConfig:

@@ -14,18 +14,15 @@ logic and each thing this project needs is explicit here instead of configured t
 from __future__ import annotations
 
 import functools
-import json
 import math
 import random
 import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from ..config import TrainConfig
-from ..encoding import write_calibration
 from ..errors import JobError
 from ..events import emit, log
 from ..model import context_length, device_and_dtype, load_model_and_tokenizer, quiet_transformers
@@ -41,7 +38,7 @@ from .batches import (
     tokenize_example,
 )
 from .calibration import train_margins
-from .checkpoints import checkpoint_dirs, load_checkpoint, save_checkpoint
+from .checkpoints import checkpoint_dirs, load_checkpoint, save_adapter, save_checkpoint
 from .distributed import barrier, finish, pick_local_device, start, sum_gradients, sum_number
 from .frozen import FrozenPrefix, layer_count
 from .readout import fit_readout
@@ -353,7 +350,7 @@ def train(config: TrainConfig) -> TrainResult:
     adapter_dir = output_dir / "adapter"
     thresholds = None
     if world.main:
-        thresholds = _save_adapter(adapter_dir, model, tokenizer, config, task.name, calibration)
+        thresholds = save_adapter(adapter_dir, model, tokenizer, config, task.name, calibration)
     finish(world)
     session_s = time.time() - t_start
     runtime_s = earlier_seconds + session_s
@@ -401,34 +398,3 @@ def _tokenize_all(tokenizer: Any, task: Any, examples: list[Example], max_len: i
 
 def on_device(batch: dict[str, Any], device: Any) -> dict[str, Any]:
     return {k: v.to(device) for k, v in batch.items()}
-
-
-def _save_adapter(
-    adapter_dir: Path,
-    model: Any,
-    tokenizer: Any,
-    config: TrainConfig,
-    task_name: str,
-    calibration: tuple[dict[str, list[float]], dict[str, list[bool]]] | None,
-) -> dict[str, float] | None:
-    """The final adapter (plain PEFT format) with the tokenizer, a note of what it was trained from and, with
-    calibrate, calibration.json. Returns the calibration thresholds."""
-    tmp = adapter_dir.with_name(adapter_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, save_embedding_layers=False)  # the base's embeddings are not the adapter's
-    tokenizer.save_pretrained(tmp)
-    note = {
-        "base_model": config.base_model,
-        "task": task_name,
-        "task_file": config.task_file,
-        "config": config.model_dump(mode="json"),
-    }
-    (tmp / "distill.json").write_text(json.dumps(note, indent=2) + "\n")
-    thresholds = None
-    if calibration is not None and calibration[0]:
-        written = write_calibration(tmp, *calibration)
-        thresholds = {name: v["threshold"] for name, v in written["fields"].items()}
-        log(f"calibration thresholds (train margins): {thresholds}")
-    shutil.rmtree(adapter_dir, ignore_errors=True)
-    tmp.rename(adapter_dir)
-    return thresholds
