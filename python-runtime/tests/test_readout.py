@@ -122,3 +122,16 @@ def test_vllm_refuses_an_unmerged_lm_head_adapter_and_says_to_merge(tmp_path):
     assert "merged_dir" in str(refused.value.hint)
     (tmp_path / "adapter_config.json").write_text(json.dumps({"r": 16, "target_modules": ["q_proj", "v_proj"]}))
     assert adapter_engine_kwargs(str(tmp_path))[1]["max_lora_rank"] == 16
+
+
+def test_lora_steps_start_from_the_fitted_readout(tiny_model_dir, train_file, tmp_path):
+    """fit_readout then LoRA steps (cpu-quality): the readout is fitted, the steps run from it, and the calibration
+    comes from a fresh pass over the trained model (not the readout's stale states)."""
+    common = {"lm_head_lora_r": 4, "train_layers": 1, "loss_on": "values", "calibrate": True, "max_steps": 3}
+    plain = train(load_train_config(quick_config(tiny_model_dir, train_file, tmp_path / "plain", **common)))
+    probed = train(
+        load_train_config(quick_config(tiny_model_dir, train_file, tmp_path / "probed", fit_readout=True, **common))
+    )
+    assert plain.metrics["readout"] is None and probed.metrics["readout"] is not None
+    assert probed.metrics["steps"] == 3 and probed.metrics["calibration_thresholds"]
+    assert probed.metrics["calibration_thresholds"] != plain.metrics["calibration_thresholds"]
