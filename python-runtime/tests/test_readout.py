@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import quick_config, write_chat_jsonl
+from conftest import events_from, quick_config, write_chat_jsonl
 
 from distill_runtime.config import load_train_config
 from distill_runtime.errors import JobError
@@ -69,6 +69,8 @@ def test_readout_alone_trains_a_student_the_engine_reads(tiny_model_dir, tmp_pat
         calibrate=True,
     )
     trained = train(load_train_config(config))
+    progress = [e for e in events_from(capsys.readouterr().out) if e["event"] == "progress"]
+    assert progress and progress[-1]["done"] == progress[-1]["total"] == 64  # the readout's pass says how far it is
     readout = trained.metrics["readout"]
     assert trained.metrics["steps"] == 0
     assert readout["examples"] == 64 and len(readout["fields"]) == 5

@@ -79,6 +79,9 @@ function onTrainEvent(event: JobEvent, opts: JobOptions): void {
       total: event.total_steps,
       extra: { loss: round(event.loss, 4), lr: event.lr, "tok/s": Math.round(event.tokens_per_s) },
     });
+  } else if (event.event === "progress") {
+    // fit_readout's pass over the training examples (training/readout.py): minutes on a CPU, before any step
+    opts.onProgress?.({ label: "readout pass", done: event.done, total: event.total, extra: { "rec/s": round(event.records_per_s, 2) } });
   } else if (event.event === "eval") {
     opts.onProgress?.({ label: "train", done: event.step, total: event.step, extra: { eval_loss: round(event.eval_loss, 4) } });
   }

@@ -16,13 +16,14 @@ true/false tokens); the calibration thresholds then place each field's cut.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ..encoding import value_ids
 from ..errors import JobError
-from ..events import log
+from ..events import emit, log
 from ..task import Task
 from .batches import Tokenized
 
@@ -47,14 +48,19 @@ def value_states(
     true_id: int,
     batch_of: Callable[[list[list[int]]], dict[str, Any]],
     hidden_of: HiddenFn,
+    *,
+    progress_every_s: float | None = None,
 ) -> tuple[Any, Any]:
     """The last hidden state at each boolean field's value slot of every example, and the labels:
-    ([examples, fields, hidden] float32, [examples, fields] bool), in example order."""
+    ([examples, fields, hidden] float32, [examples, fields] bool), in example order. progress_every_s: emit progress
+    events (examples done) that often: the pass over every example is minutes on a CPU."""
     import torch
 
     states: list[Any] = [None] * len(examples)
     was_training = model.training
     model.eval()
+    started = last = time.time()
+    done = 0
     with torch.no_grad():
         for rows in plan:
             hidden = hidden_of(rows, batch_of(rows))
@@ -64,6 +70,12 @@ def value_states(
                     positions = [offset + examples[i].value_starts[j] - 1 for j in fields]  # the slot predicts it
                     states[i] = hidden[r, positions].float().cpu()
                     offset += len(examples[i].input_ids)
+            done += sum(len(row) for row in rows)
+            now = time.time()
+            if progress_every_s is not None and (now - last >= progress_every_s or done == len(examples)):
+                rate = round(done / max(now - started, 1e-9), 3)
+                emit("progress", done=done, total=len(examples), records_per_s=rate)
+                last = now
     model.train(was_training)
     labels = torch.tensor([[e.input_ids[e.value_starts[j]] == true_id for j in fields] for e in examples])
     return torch.stack(states), labels
@@ -143,7 +155,7 @@ def fit_readout(
         log("fit_readout: no boolean field with one-token true/false values; the readout is left to training")
         return None
     fields, true_id, false_id = slots
-    states, labels = value_states(model, examples, plan, fields, true_id, batch_of, hidden_of)
+    states, labels = value_states(model, examples, plan, fields, true_id, batch_of, hidden_of, progress_every_s=5.0)
     before = head_margins(model, states, true_id, false_id)
     d = fit_direction(states, labels, before, l2)
     write_direction(model, d, true_id, false_id)
