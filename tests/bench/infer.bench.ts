@@ -1,6 +1,6 @@
 // Inference on CPU, side by side in one run: the same 64 recipes (the first of the reference labels' held-out test
-// books), the same trained SmolLM2-135M student (LoRA, data/training.json's default preset on the reference's train
-// books: npm start's student), through
+// books), the same trained SmolLM2-135M student (LoRA with the target loss on the reference's train books, so that the
+// free-generation engines have JSON to write; INFER_BENCH_ADAPTER=dir gives another), through
 //   default  engine "auto" = the llama.cpp engine (lib/src/infer/llama.ts): merged q8_0 GGUF, JSON skeleton forced,
 //            values scored, 16 sequences, prefix reuse, longest first;
 //   (a)      plain transformers `generate` at batch 1 (the transformers engine at batch_size 1: the naive baseline);
@@ -38,7 +38,10 @@ async function student(trainRows: Row[]): Promise<{ adapter: string; preset: str
   const trainFile = path.join(tmp, "train.jsonl");
   fs.writeFileSync(trainFile, trainRows.map((r) => JSON.stringify(label.fineTuneExample(task, r))).join("\n") + "\n");
   const outputDir = path.join(tmp, "student");
-  const config = train.trainConfig({ train_file: trainFile, output_dir: outputDir, device: "cpu" });
+  // The engines under comparison include free generation, so the student must write the JSON itself: the target loss
+  // (skeleton and values), one epoch. (npm start's readout-only student chooses values only: forced decoding needs
+  // nothing more, but free generation from it would not parse.)
+  const config = train.trainConfig({ train_file: trainFile, output_dir: outputDir, device: "cpu", loss_on: "target", fit_readout: false, lm_head_lora_r: null, num_epochs: 1 });
   const preset = train.loadTrainingFile().default_preset;
   // A finished student of an earlier run with the same config and train file is reused (delete bench/tmp/infer to
   // retrain): training is most of this benchmark's time on 2 shared cores.
