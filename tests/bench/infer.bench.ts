@@ -2,7 +2,7 @@
 // books), the same trained SmolLM2-135M student (LoRA with the target loss on the reference's train books, so that the
 // free-generation engines have JSON to write; INFER_BENCH_ADAPTER=dir gives another), through
 //   default  engine "auto" = the llama.cpp engine (lib/src/infer/llama.ts): merged q8_0 GGUF, JSON skeleton forced,
-//            values scored, 16 sequences, prefix reuse, longest first;
+//            values scored, 16 sequences, prefix reuse, longest first, one llama.cpp context per thread;
 //   (a)      plain transformers `generate` at batch 1 (the transformers engine at batch_size 1: the naive baseline);
 //   (b)      our transformers engine as it was (free greedy generation, batch 16, length-sorted, stop at the JSON's end);
 //   (c)      llama.cpp as its users run it, best of a sweep: greedy generation through node-llama-cpp (the same llama.cpp
@@ -113,7 +113,7 @@ async function main(): Promise<void> {
 
   // The default first: it also makes the q8_0 GGUF (merge + export, timed apart from generation).
   const defaultConfig = inferLib.inferConfig({ ...base, output_file: out("default") });
-  const ours = await cached("default", async () => fromInfer("default: llama.cpp engine (auto)", { threads: THREADS, sequences: 16, gguf: "q8_0" }, await inferLib.infer(defaultConfig, { env, threads: THREADS, ...progress("default") })));
+  const ours = await cached("default", async () => fromInfer("default: llama.cpp engine (auto)", { threads: THREADS, contexts: THREADS, sequences: 16, gguf: "q8_0" }, await inferLib.infer(defaultConfig, { env, threads: THREADS, ...progress("default") })));
   const today = await cached("b", async () => fromInfer("(b) transformers engine, batch 16", { batch_size: 16, threads: THREADS }, await inferLib.infer(inferLib.inferConfig({ ...base, ...freeDecoding(), engine: "transformers", output_file: out("transformers-b16") }), { env, ...progress("(b)") })));
   // Batch 1 is the slowest by far: measured on the first NAIVE_RECORDS of the 64 unless INFER_BENCH_FULL=1.
   const naiveRecords = full ? RECORDS : NAIVE_RECORDS;
@@ -151,7 +151,7 @@ async function main(): Promise<void> {
   const vsToday = round(ours.recordsPerS / today.recordsPerS, 2);
   const vsBest = round(ours.recordsPerS / best.recordsPerS, 2);
   const metrics: BenchMetric[] = [
-    { name: "default (llama.cpp engine) records/s", value: ours.recordsPerS, unit: "records/s", note: `${RECORDS} recipes, ${ours.promptTokensPerS} prompt tokens/s, q8_0, 16 sequences, ${THREADS} thread(s)` },
+    { name: "default (llama.cpp engine) records/s", value: ours.recordsPerS, unit: "records/s", note: `${RECORDS} recipes, ${ours.promptTokensPerS} prompt tokens/s, q8_0, 16 sequences, ${THREADS} thread(s) in ${THREADS} llama.cpp context(s)` },
     { name: "(a) transformers generate batch 1 records/s", value: naive.recordsPerS, unit: "records/s", note: `first ${naive.records} of the ${RECORDS} recipes; ${naive.promptTokensPerS} prompt tokens/s; ${naive.parseFailures} unparseable` },
     { name: "(b) transformers engine (free generation, batch 16) records/s", value: today.recordsPerS, unit: "records/s", note: `${today.promptTokensPerS} prompt tokens/s; ${today.parseFailures} unparseable` },
     { name: "(c) llama.cpp best configuration records/s", value: best.recordsPerS, unit: "records/s", note: `${best.name}; ${best.promptTokensPerS} prompt tokens/s` },

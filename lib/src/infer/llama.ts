@@ -41,6 +41,9 @@ type EncodedField = Encoded["fields"][number];
 export interface LlamaOptions extends JobOptions {
   /** CPU threads for llama.cpp (default: every core the OS gives this process). */
   threads?: number;
+  /** llama.cpp contexts evaluated side by side, the threads and sequences shared among them (default: one context per
+   * thread). A small model's matrices are too small for several threads to share one evaluation well. */
+  contexts?: number;
   /** Tokens per llama_decode batch (default 512). */
   batchSize?: number;
   flashAttention?: boolean;
@@ -167,8 +170,14 @@ export async function runLlama(config: InferConfig, opts: LlamaOptions = {}): Pr
   const longestTarget = enc.skeleton.pieces.flat().length + enc.skeleton.closing.length + enc.fields.reduce((s, f) => s + Math.max(...f.candidates!.map((c) => c.ids.length)), 0);
   const longestPrompt = Math.max(1, ...enc.records.map((r) => r.prompt_ids.length));
   const sequences = Math.max(1, Math.min(config.batch_size, enc.records.length));
-  const context = await model.createContext({ sequences, contextSize: longestPrompt + longestTarget + 8, batchSize: opts.batchSize ?? 512, threads, flashAttention: opts.flashAttention ?? false });
+  const contextCount = Math.max(1, Math.min(opts.contexts ?? threads, threads, sequences));
+  const contextThreads = Math.max(1, Math.floor(threads / contextCount));
+  const contextSequences = Math.ceil(sequences / contextCount);
+  const contexts: Awaited<ReturnType<typeof model.createContext>>[] = [];
   try {
+    for (let c = 0; c < contextCount; c++) {
+      contexts.push(await model.createContext({ sequences: contextSequences, contextSize: longestPrompt + longestTarget + 8, batchSize: opts.batchSize ?? 512, threads: contextThreads, flashAttention: opts.flashAttention ?? false }));
+    }
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     opts.onProgress?.({ label: "infer", done: 0, total: enc.records.length });
@@ -178,8 +187,8 @@ export async function runLlama(config: InferConfig, opts: LlamaOptions = {}): Pr
     let next = 0;
     let done = 0;
     await Promise.all(
-      Array.from({ length: sequences }, async () => {
-        const seq = context.getSequence();
+      Array.from({ length: contextSequences * contextCount }, async (_, k) => {
+        const seq = contexts[k % contextCount].getSequence();
         while (next < order.length) {
           if (opts.signal?.aborted) throw new Error("cancelled");
           const i = order[next++];
@@ -223,8 +232,9 @@ export async function runLlama(config: InferConfig, opts: LlamaOptions = {}): Pr
       engine: "llama.cpp",
       device: "cpu",
       max_new_tokens: longestTarget,
-      batch_size: sequences,
+      batch_size: contextSequences * contextCount,
       threads,
+      contexts: contextCount,
       cpu_s: round((cpu.user + cpu.system) / 1e6, 3),
       gguf_file: ggufFile,
       gguf_type: config.gguf_type,
@@ -232,7 +242,7 @@ export async function runLlama(config: InferConfig, opts: LlamaOptions = {}): Pr
     };
     return { outputFile: output, ggufFile, runtimeS, metrics };
   } finally {
-    await context.dispose();
+    for (const context of contexts) await context.dispose();
     await model.dispose();
   }
 }

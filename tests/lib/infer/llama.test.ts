@@ -72,6 +72,16 @@ test("llama.cpp engine: valid predictions in input order, margins, calibration a
   await runtime.runJob("tokens", { model: tinyModel, task_file: "recipes", input_file: inputFile, output_file: counts }, { env });
   assert.deepEqual(predictions.map((p) => p.inputTokens), JSON.parse(fs.readFileSync(counts, "utf8")).prompt_tokens);
 
+  // Two contexts of one thread each (the default on 2 cores): the same rows, the same margins (f32 weights; llama.cpp
+  // batches differently, so equal within a small tolerance), the work split between the contexts.
+  const twoContexts = await inferLib.infer(config, { env, threads: 2, contexts: 2 });
+  assert.equal(twoContexts.metrics.contexts, 2);
+  const split = inferLib.readPredictions(output);
+  assert.deepEqual(split.map((p) => [p.index, p.id]), predictions.map((p) => [p.index, p.id]));
+  for (const [i, p] of split.entries()) {
+    for (const f of task.fields) assert.ok(Math.abs(p.margins![f.name] - predictions[i].margins![f.name]) < 1e-2, `${f.name}: ${p.margins![f.name]} vs ${predictions[i].margins![f.name]}`);
+  }
+
   // calibration.json beside the weights moves each boolean's threshold: above every margin -> false, below -> true.
   const mtime = fs.statSync(gguf).mtimeMs;
   const [first, second] = [task.fields[0].name, task.fields[1].name];
