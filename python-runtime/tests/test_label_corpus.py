@@ -219,3 +219,14 @@ def test_a_second_job_on_the_same_folder_is_refused(tiny_model_dir, tmp_path: Pa
     finally:
         first.kill()
         first.wait()
+
+
+def test_projected_cost_of_a_small_fast_job_is_not_rounded_to_zero() -> None:
+    # 12 rows at ~1000 rows/s on a $1.14/h GPU cost ~4e-6 USD: four decimals would print 0 (a CI failure once).
+    from distill_runtime.corpus_job.rows import Progress
+
+    progress = Progress(total=12, done=0, workers=1, usd_per_hour=1.14, every_s=1e9)
+    progress.add(12)
+    progress.started -= 0.012
+    cost = progress.figures()["projected_cost_usd"]
+    assert cost is not None and 0 < cost < 1e-4

@@ -134,7 +134,8 @@ class Progress:
             "records_per_s": round(rate, 3),
             "tokens_per_s": round(self.output_tokens / self.elapsed, 2),
             "eta_s": round(eta, 1) if eta is not None else None,
-            "projected_cost_usd": round(cost, 4) if cost is not None else None,
+            # Significant figures, not decimals: a small corpus at a fast rate costs well under $0.0001.
+            "projected_cost_usd": float(f"{cost:.4g}") if cost is not None else None,
         }
 
     def emit(self) -> None:
