@@ -8,7 +8,7 @@
 //   compare.ts      disagreements, agreement by group, a table comparing models
 //   baselines.ts    baselines that need no model (majority class, the task's keyword rules), mean kappa's interval
 //   cells.ts        what notebook 3 calls besides (the student to run, figures, API baselines, evaluation.json)
-//   engines.ts      which engine runs a config (engine "auto": llama.cpp on CPU, vLLM or transformers on CUDA)
+//   engines.ts      which engine runs a config (engine "auto": llama.cpp on CPU unless q8_0 loses the labels, vLLM or transformers on CUDA)
 //   llama.ts        the llama.cpp engine (node-llama-cpp, in this process; JSON skeleton forced, values scored)
 //   gguf.ts         the student as one GGUF for it (merge + export jobs, cached beside the student)
 // The other engines live in Python (python-runtime/distill_runtime/engines/); every engine writes the same

@@ -5,7 +5,7 @@ import { z } from "zod";
 import { RuntimeJobError, runJob, type DoneEvent, type JobOptions } from "../runtime";
 import { loadTask } from "../task";
 import { InferConfigSchema, type InferConfig } from "./config";
-import { detectHardware, selectEngine, type EngineChoice } from "./engines";
+import { detectHardware, readoutLosesToQ8, selectEngine, type EngineChoice } from "./engines";
 import { llamaUnsupported, runLlama, type LlamaOptions } from "./llama";
 
 export const InferMetricsSchema = z.looseObject({
@@ -61,7 +61,8 @@ export interface InferResult {
  */
 export async function infer(config: InferConfig, opts: InferOptions = {}): Promise<InferResult> {
   const valid = InferConfigSchema.parse(config);
-  let choice = selectEngine(valid.engine, valid.device, detectHardware(valid.device), llamaUnsupported(loadTask(valid.task_file)));
+  const quantization = readoutLosesToQ8(valid.merged_dir ?? valid.adapter_dir, valid.gguf_type);
+  let choice = selectEngine(valid.engine, valid.device, detectHardware(valid.device), llamaUnsupported(loadTask(valid.task_file)), quantization);
   if (choice.engine === "llama.cpp") {
     try {
       const run = await runLlama(valid, opts);

@@ -43,6 +43,23 @@ test("selectEngine: auto is llama.cpp on CPU, vLLM or transformers on CUDA, tran
   assert.deepEqual(inferLib.detectHardware("cpu"), noHardware);
 });
 
+test("a student with a fitted readout: auto avoids q8_0 (its labels flip), llama.cpp still runs when asked or at f16", () => {
+  const student = path.join(tmp, "readout-student");
+  fs.mkdirSync(student, { recursive: true });
+  const write = (config: object) => fs.writeFileSync(path.join(student, "distill.json"), JSON.stringify({ base_model: "m", config }));
+  assert.equal(inferLib.readoutLosesToQ8(student, "q8_0"), null); // no distill.json: nothing known
+  write({ fit_readout: false });
+  assert.equal(inferLib.readoutLosesToQ8(student, "q8_0"), null);
+  write({ fit_readout: true });
+  const problem = inferLib.readoutLosesToQ8(student, "q8_0");
+  assert.match(problem ?? "", /fitted readout loses labels to q8_0/);
+  assert.equal(inferLib.readoutLosesToQ8(student, "f16"), null);
+  assert.equal(inferLib.readoutLosesToQ8(null, "q8_0"), null);
+  assert.deepEqual(inferLib.selectEngine("auto", "cpu", noHardware, null, problem), { engine: "transformers", reason: `CPU; ${problem}` });
+  assert.equal(inferLib.selectEngine("llama.cpp", "cpu", noHardware, null, problem).engine, "llama.cpp");
+  assert.equal(inferLib.selectEngine("auto", "auto", { cuda: true, vllm: true }, null, problem).engine, "vllm");
+});
+
 test("llama.cpp engine: valid predictions in input order, margins, calibration applied, the GGUF made once", async () => {
   const output = path.join(tmp, "out", "pred.jsonl");
   const config = inferLib.inferConfig({ merged_dir: tinyModel, input_file: inputFile, output_file: output, gguf_type: "f32", batch_size: 3, device: "cpu" });
