@@ -69,8 +69,11 @@ def test_readout_alone_trains_a_student_the_engine_reads(tiny_model_dir, tmp_pat
         calibrate=True,
     )
     trained = train(load_train_config(config))
-    progress = [e for e in events_from(capsys.readouterr().out) if e["event"] == "progress"]
+    events = events_from(capsys.readouterr().out)
+    progress = [e for e in events if e["event"] == "progress"]
     assert progress and progress[-1]["done"] == progress[-1]["total"] == 64  # the readout's pass says how far it is
+    start = next(e for e in events if e["event"] == "start")
+    assert start["info"]["frozen_cache_mb"] is None  # no LoRA step would read stored states: none are stored
     readout = trained.metrics["readout"]
     assert trained.metrics["steps"] == 0
     assert readout["examples"] == 64 and len(readout["fields"]) == 5

@@ -160,9 +160,11 @@ def train(config: TrainConfig) -> TrainResult:
     total_steps = config.max_steps or math.ceil(config.num_epochs * steps_per_epoch)
 
     model = add_lora(model, config, quantized)
-    # train_layers + cache_frozen_layers: the layers below the trained ones run once per example (frozen.py)
+    # train_layers + cache_frozen_layers: the layers below the trained ones run once per example (frozen.py); with no
+    # LoRA step to come (the readout alone) nothing would read the stored states again, so none are stored
     n_layers = layer_count(model)
-    n_frozen = n_layers - min(config.train_layers or n_layers, n_layers) if config.cache_frozen_layers else 0
+    caching = config.cache_frozen_layers and total_steps > 0
+    n_frozen = n_layers - min(config.train_layers or n_layers, n_layers) if caching else 0
     train_cache = FrozenPrefix(model, n_frozen, lengths) if n_frozen else None
     eval_cache = FrozenPrefix(model, n_frozen, eval_lengths) if n_frozen else None
     trainable = [p for p in model.parameters() if p.requires_grad]
