@@ -60,7 +60,12 @@ export function readoutLosesToQ8(studentDir: string | null, ggufType: "q8_0" | "
   if (studentDir === null || ggufType !== "q8_0") return null;
   const file = path.join(paths.resolve(studentDir), "distill.json");
   if (!fs.existsSync(file)) return null;
-  const notes = JSON.parse(fs.readFileSync(file, "utf8")) as { config?: { fit_readout?: boolean } };
+  let notes: { config?: { fit_readout?: boolean } };
+  try {
+    notes = JSON.parse(fs.readFileSync(file, "utf8")) as typeof notes;
+  } catch (e) {
+    throw new Error(`${file} is not the train job's JSON (${(e as Error).message}): retrain, or restore the file`);
+  }
   return notes.config?.fit_readout === true ? "the student's fitted readout loses labels to q8_0 (gguf_type f16 keeps them, slower)" : null;
 }
 

@@ -55,6 +55,8 @@ test("a student with a fitted readout: auto avoids q8_0 (its labels flip), llama
   assert.match(problem ?? "", /fitted readout loses labels to q8_0/);
   assert.equal(inferLib.readoutLosesToQ8(student, "f16"), null);
   assert.equal(inferLib.readoutLosesToQ8(null, "q8_0"), null);
+  fs.writeFileSync(path.join(student, "distill.json"), "{ not json");
+  assert.throws(() => inferLib.readoutLosesToQ8(student, "q8_0"), /readout-student\/distill\.json is not the train job's JSON/);
   assert.deepEqual(inferLib.selectEngine("auto", "cpu", noHardware, null, problem), { engine: "transformers", reason: `CPU; ${problem}` });
   assert.equal(inferLib.selectEngine("llama.cpp", "cpu", noHardware, null, problem).engine, "llama.cpp");
   assert.equal(inferLib.selectEngine("auto", "auto", { cuda: true, vllm: true }, null, problem).engine, "vllm");
