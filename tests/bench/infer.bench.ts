@@ -42,7 +42,7 @@ async function student(trainRows: Row[]): Promise<{ adapter: string; preset: str
   // (skeleton and values), one epoch. (npm start's readout-only student chooses values only: forced decoding needs
   // nothing more, but free generation from it would not parse.)
   const config = train.trainConfig({ train_file: trainFile, output_dir: outputDir, device: "cpu", loss_on: "target", fit_readout: false, lm_head_lora_r: null, num_epochs: 1 });
-  const preset = train.loadTrainingFile().default_preset;
+  const preset = `${train.loadTrainingFile().default_preset}, with loss_on target, 1 epoch, no readout`;
   // A finished student of an earlier run with the same config and train file is reused (delete bench/tmp/infer to
   // retrain): training is most of this benchmark's time on 2 shared cores.
   const stamp = path.join(tmp, "student.stamp.json");

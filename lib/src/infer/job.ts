@@ -61,7 +61,8 @@ export interface InferResult {
  */
 export async function infer(config: InferConfig, opts: InferOptions = {}): Promise<InferResult> {
   const valid = InferConfigSchema.parse(config);
-  const quantization = readoutLosesToQ8(valid.merged_dir ?? valid.adapter_dir, valid.gguf_type);
+  // only "auto" weighs it: an engine asked for by name runs whatever the student's distill.json says
+  const quantization = valid.engine === "auto" ? readoutLosesToQ8(valid.merged_dir ?? valid.adapter_dir, valid.gguf_type) : null;
   let choice = selectEngine(valid.engine, valid.device, detectHardware(valid.device), llamaUnsupported(loadTask(valid.task_file)), quantization);
   if (choice.engine === "llama.cpp") {
     try {
