@@ -8,7 +8,11 @@
 //   (c)      llama.cpp as its users run it, best of a sweep: greedy generation through node-llama-cpp (the same llama.cpp
 //            commit and CPU kernels as llama-server; building llama.cpp's own tools takes ~1 h on these 2 cores), the
 //            output constrained by the task's JSON-schema grammar (llama-server's json_schema) or free, N sequences
-//            (server slots) batched together, prompt cache kept per sequence; swept over threads, sequences, weights.
+//            (server slots) batched together, prompt cache kept per sequence; swept over threads, sequences, weights;
+//   (d)      our transformers engine as it is now (skeleton forced, values scored): engine auto's CPU pick for a student
+//            with a fitted readout;
+//   bound    the default's tokens read in one llama.cpp evaluation per record, nothing scored (infer-ceiling.ts): how
+//            far the default is from what its GGUF allows on this CPU, and the most any such engine can show against (b).
 // Records/s and prompt tokens/s count generation only (model loading and the one-time GGUF export excluded).
 // Agreement: share of labels equal to (b)'s, per engine. The machine is shared: absolute numbers are noisy, the
 // ratios come from one run. INFER_BENCH_ADAPTER=dir reuses a trained adapter instead of training one.
@@ -19,6 +23,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { corpus, inference as inferLib, label, paths, runtime, task as taskLib, train } from "@distill/lib";
 import { writeBenchResult, type BenchMetric } from "../support/bench";
+import { llamaCeiling } from "./infer-ceiling";
 import { llamaGenerate, type GenerateSettings } from "./infer-generate";
 
 const RECORDS = 64;
@@ -118,7 +123,10 @@ async function main(): Promise<void> {
   // Batch 1 is the slowest by far: measured on the first NAIVE_RECORDS of the 64 unless INFER_BENCH_FULL=1.
   const naiveRecords = full ? RECORDS : NAIVE_RECORDS;
   const naive = await cached(`a-${naiveRecords}`, async () => fromInfer(`(a) transformers generate, batch 1 (first ${naiveRecords} recipes)`, { batch_size: 1, threads: THREADS, records: naiveRecords }, await inferLib.infer(inferLib.inferConfig({ ...base, ...freeDecoding(), engine: "transformers", batch_size: 1, limit: naiveRecords, output_file: out("transformers-b1") }), { env, ...progress("(a)") })));
-  const runs: Run[] = [ours, today, naive];
+  // (d) our transformers engine as it is now: the JSON skeleton forced, values scored (what engine auto picks on a CPU for
+  // a student whose LoRA sits on lm_head alone, the fitted readout of npm start's default).
+  const constrained = await cached("d", async () => fromInfer("(d) transformers engine, skeleton forced, batch 16", { batch_size: 16, threads: THREADS }, await inferLib.infer(inferLib.inferConfig({ ...base, engine: "transformers", output_file: out("transformers-constrained") }), { env, ...progress("(d)") })));
+  const runs: Run[] = [ours, today, naive, constrained];
   // The same engine on f16 weights (exact against transformers fp32: tests/lib/infer/llama-parity.test.ts): what q8_0 changes.
   const exact = full ? await cached("f16", async () => fromInfer("llama.cpp engine, f16", { threads: THREADS, sequences: 16, gguf: "f16" }, await inferLib.infer(inferLib.inferConfig({ ...base, gguf_type: "f16", output_file: out("f16") }), { env, threads: THREADS, ...progress("f16") }))) : null;
   if (exact) runs.push(exact);
@@ -147,24 +155,32 @@ async function main(): Promise<void> {
   }
   runs.push(...llamaRuns);
   const best = llamaRuns.reduce((a, b) => (b.recordsPerS > a.recordsPerS ? b : a));
+  // The bound: the default's tokens in one evaluation per record on the default's setup (infer-ceiling.ts).
+  const ceiling = await llamaCeiling(gguf.q8_0, encoded, THREADS, 16);
+  const ceilingRate = round(ceiling.records / ceiling.seconds, 3);
+  console.log(JSON.stringify({ ceiling, ceilingRate }));
 
   const vsToday = round(ours.recordsPerS / today.recordsPerS, 2);
   const vsBest = round(ours.recordsPerS / best.recordsPerS, 2);
   const metrics: BenchMetric[] = [
-    { name: "default (llama.cpp engine) records/s", value: ours.recordsPerS, unit: "records/s", note: `${RECORDS} recipes, ${ours.promptTokensPerS} prompt tokens/s, q8_0, 16 sequences, ${THREADS} thread(s) in ${THREADS} llama.cpp context(s)` },
+    { name: "default (llama.cpp engine) records/s", value: ours.recordsPerS, unit: "records/s", note: `${RECORDS} recipes, ${ours.promptTokensPerS} prompt tokens/s, q8_0, F32 KV cache, 16 sequences, ${THREADS} thread(s) in ${THREADS} llama.cpp context(s)` },
     { name: "(a) transformers generate batch 1 records/s", value: naive.recordsPerS, unit: "records/s", note: `first ${naive.records} of the ${RECORDS} recipes; ${naive.promptTokensPerS} prompt tokens/s; ${naive.parseFailures} unparseable` },
     { name: "(b) transformers engine (free generation, batch 16) records/s", value: today.recordsPerS, unit: "records/s", note: `${today.promptTokensPerS} prompt tokens/s; ${today.parseFailures} unparseable` },
     { name: "(c) llama.cpp best configuration records/s", value: best.recordsPerS, unit: "records/s", note: `${best.name}; ${best.promptTokensPerS} prompt tokens/s` },
     { name: "default / (a) naive", value: round(ours.recordsPerS / naive.recordsPerS, 2), unit: "x" },
     { name: "default / (b) transformers engine", value: vsToday, unit: "x", goal: ">= 3", met: vsToday >= 3 },
     { name: "default / (c) llama.cpp best", value: vsBest, unit: "x", goal: ">= 0.9", met: vsBest >= 0.9 },
+    { name: "(d) transformers engine, skeleton forced, records/s", value: constrained.recordsPerS, unit: "records/s", note: `${constrained.promptTokensPerS} prompt tokens/s; unmerged LoRA; engine auto's CPU pick for a student with a fitted readout (LoRA on lm_head only)` },
+    { name: "bound: the default's tokens, one llama.cpp evaluation per record, records/s", value: ceilingRate, unit: "records/s", note: `${round(ceiling.tokens / ceiling.records, 1)} tokens per record (prompt, skeleton, values), ${round(ceiling.tokens / ceiling.seconds, 1)} tokens/s on the default's setup, nothing scored: no engine on this q8_0 GGUF reads them faster` },
+    { name: "default / bound (the engine's efficiency)", value: round(ours.recordsPerS / ceilingRate, 2), unit: "x" },
+    { name: "bound / (b): the most a llama.cpp engine can show against (b) here", value: round(ceilingRate / today.recordsPerS, 2), unit: "x", note: "the same run's figures" },
     ...(exact ? [{ name: "label agreement: default (q8_0) with the same engine on f16", value: agreement(ours, exact).share, unit: "share of labels", note: "what q8_0 quantization changes" }] : []),
     ...runs.filter((r) => r !== today).map((r) => {
       const a = agreement(r, today);
       return { name: `label agreement with (b): ${r.name}`, value: a.share, unit: "share of labels", note: `${a.records} recipes both parsed; ${r.parseFailures} + ${today.parseFailures} unparseable` };
     }),
   ];
-  writeBenchResult("infer", metrics, { records: RECORDS, studentPreset: preset, threads: THREADS, loadAverageAtEnd: os.loadavg().map((x) => round(x, 2)), runs: runs.map((r) => ({ ...r, labels: undefined })) });
+  writeBenchResult("infer", metrics, { records: RECORDS, studentPreset: preset, threads: THREADS, loadAverageAtEnd: os.loadavg().map((x) => round(x, 2)), runs: runs.map((r) => ({ ...r, labels: undefined })), bound: { ...ceiling, recordsPerS: ceilingRate } });
 }
 
 // Main's transformers engine generated freely; when it gains a constrained mode, (b) keeps measuring the free one.
