@@ -287,6 +287,17 @@ def test_json_object_end(text, end):
     assert json_object_end(text) == end
 
 
+def test_constrained_batches_are_cut_where_padding_would_pass_a_tenth():
+    from distill_runtime.engines.transformers_engine import padded_batches
+
+    lengths = [100, 99, 98, 50, 49, 10]
+    # 50 after 100, 99, 98 would make 13% of the batch padding; 10 after 50, 49 27%
+    assert list(padded_batches([0, 1, 2, 3, 4, 5], lengths, size=4)) == [[0, 1, 2], [3, 4], [5]]
+    assert list(padded_batches(list(range(8)), [7] * 8, size=3)) == [[0, 1, 2], [3, 4, 5], [6, 7]]
+    assert list(padded_batches([0, 1, 2, 3, 4, 5], lengths, size=16, max_padding=1.0)) == [[0, 1, 2, 3, 4, 5]]
+    assert list(padded_batches([], [], size=4)) == []
+
+
 def test_default_max_new_tokens_covers_the_longest_target(tiny_model_dir, recipes_task):
     from transformers import AutoTokenizer
 

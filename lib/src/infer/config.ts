@@ -29,7 +29,7 @@ export const InferConfigSchema = z
     task_file: z.string().min(1),
     input_file: z.string().min(1),
     output_file: z.string().min(1),
-    /** "auto": the fastest engine this machine has (engines.ts: vLLM or transformers on CUDA, llama.cpp on CPU). */
+    /** "auto": the fastest engine this machine has (engines.ts: vLLM or transformers on CUDA, llama.cpp or transformers on CPU). */
     engine: z.enum(["auto", "llama.cpp", "transformers", "vllm"]),
     /** llama.cpp engine: the GGUF weight type the student is exported to (q8_0: fastest; f16, f32: exact). */
     gguf_type: z.enum(["q8_0", "f16", "f32"]),

@@ -36,6 +36,7 @@ test("selectEngine: auto is llama.cpp on CPU, vLLM or transformers on CUDA, tran
   assert.match(freeForm ?? "", /servings \(integer\)/);
   assert.equal(inferLib.llamaUnsupported(task), null);
   assert.deepEqual(inferLib.selectEngine("auto", "auto", noHardware, freeForm), { engine: "transformers", reason: `CPU; ${freeForm}` });
+  assert.deepEqual(inferLib.selectEngine("llama.cpp", "cpu", noHardware, null), { engine: "llama.cpp", reason: "asked for" });
   assert.equal(inferLib.selectEngine("transformers", "auto", noHardware, null).engine, "transformers");
   assert.equal(inferLib.selectEngine("vllm", "auto", noHardware, null).engine, "vllm"); // the job says what is missing
   assert.throws(() => inferLib.selectEngine("llama.cpp", "cuda", noHardware, null), /runs on the CPU/);
@@ -43,28 +44,34 @@ test("selectEngine: auto is llama.cpp on CPU, vLLM or transformers on CUDA, tran
   assert.deepEqual(inferLib.detectHardware("cpu"), noHardware);
 });
 
-test("a student with a fitted readout: auto avoids q8_0 (its labels flip), llama.cpp still runs when asked or at f16", () => {
+test("a student with a fitted readout or calibrated thresholds: auto avoids q8_0 (its labels flip); llama.cpp asked for runs and says so", () => {
   const student = path.join(tmp, "readout-student");
   fs.mkdirSync(student, { recursive: true });
   const write = (config: object) => fs.writeFileSync(path.join(student, "distill.json"), JSON.stringify({ base_model: "m", config }));
-  assert.equal(inferLib.readoutLosesToQ8(student, "q8_0"), null); // no distill.json: nothing known
+  assert.equal(inferLib.quantizationLosesLabels(student, "q8_0", true), null); // no distill.json: nothing known
   write({ fit_readout: false });
-  assert.equal(inferLib.readoutLosesToQ8(student, "q8_0"), null);
+  assert.equal(inferLib.quantizationLosesLabels(student, "q8_0", true), null);
   write({ fit_readout: true });
-  const problem = inferLib.readoutLosesToQ8(student, "q8_0");
+  const problem = inferLib.quantizationLosesLabels(student, "q8_0", true);
   assert.match(problem ?? "", /fitted readout loses labels to q8_0/);
-  assert.equal(inferLib.readoutLosesToQ8(student, "f16"), null);
-  assert.equal(inferLib.readoutLosesToQ8(null, "q8_0"), null);
+  assert.equal(inferLib.quantizationLosesLabels(student, "f16", true), null);
+  assert.equal(inferLib.quantizationLosesLabels(null, "q8_0", true), null);
   fs.writeFileSync(path.join(student, "distill.json"), "{ not json");
-  assert.throws(() => inferLib.readoutLosesToQ8(student, "q8_0"), /readout-student\/distill\.json is not the train job's JSON/);
+  assert.throws(() => inferLib.quantizationLosesLabels(student, "q8_0", true), /readout-student\/distill\.json is not the train job's JSON/);
   assert.deepEqual(inferLib.selectEngine("auto", "cpu", noHardware, null, problem), { engine: "transformers", reason: `CPU; ${problem}` });
-  assert.equal(inferLib.selectEngine("llama.cpp", "cpu", noHardware, null, problem).engine, "llama.cpp");
+  assert.deepEqual(inferLib.selectEngine("llama.cpp", "cpu", noHardware, null, problem), { engine: "llama.cpp", reason: `asked for; ${problem}` });
   assert.equal(inferLib.selectEngine("auto", "auto", { cuda: true, vllm: true }, null, problem).engine, "vllm");
+  // calibrated thresholds count only while the config applies them
+  write({ fit_readout: false });
+  fs.writeFileSync(path.join(student, "calibration.json"), JSON.stringify({ fields: { a: { threshold: 0.9 } } }));
+  assert.match(inferLib.quantizationLosesLabels(student, "q8_0", true) ?? "", /calibrated thresholds lose labels to q8_0/);
+  assert.equal(inferLib.quantizationLosesLabels(student, "q8_0", false), null);
+  assert.equal(inferLib.quantizationLosesLabels(student, "f16", true), null);
 });
 
 test("llama.cpp engine: valid predictions in input order, margins, calibration applied, the GGUF made once", async () => {
   const output = path.join(tmp, "out", "pred.jsonl");
-  const config = inferLib.inferConfig({ merged_dir: tinyModel, input_file: inputFile, output_file: output, gguf_type: "f32", batch_size: 3, device: "cpu" });
+  const config = inferLib.inferConfig({ merged_dir: tinyModel, input_file: inputFile, output_file: output, gguf_type: "f32", batch_size: 3, device: "cpu", engine: "llama.cpp" });
   const updates: number[] = [];
   const result = await inferLib.infer(config, { env, threads: 1, onProgress: (p) => updates.push(p.done) });
   assert.equal(result.choice.engine, "llama.cpp");

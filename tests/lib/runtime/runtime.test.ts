@@ -5,7 +5,7 @@ import { execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { paths, runtime, train, type progress } from "@distill/lib";
+import { inference, paths, runtime, train, type progress } from "@distill/lib";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "runtime-test-"));
 const tinyModel = path.join(tmp, "tiny-model");
@@ -157,6 +157,21 @@ test("train streams validated events from a real run on the tiny model", async (
   const merged = await train.merge({ base_model: tinyModel, adapter_dir: result.adapterDir, output_dir: path.join(tmp, "merged") }, { env });
   assert.ok(fs.existsSync(path.join(merged.mergedDir, "model.safetensors")));
   assert.ok(fs.existsSync(path.join(merged.mergedDir, "merge.log")), "the job's own log survives the merge's folder swap");
+
+  // Engine auto on a CPU with calibrated thresholds: not q8_0 (its rounding flips labels near the thresholds) but the
+  // transformers engine, the adapter merged in memory, with the unmerged engine's labels and margins.
+  const records = path.join(tmp, "records.jsonl");
+  fs.writeFileSync(records, ["bacon", "cod", "beef"].map((m, i) => JSON.stringify({ id: `r${i}`, text: `Dish ${i}\n\nIngredients:\n- ${m}\n\nDirections:\n- Bake in the oven.` })).join("\n") + "\n");
+  fs.writeFileSync(path.join(result.adapterDir, "calibration.json"), JSON.stringify({ fields: { has_non_fish_meat: { threshold: 0.01 } } }));
+  const student = { model: tinyModel, adapter_dir: result.adapterDir, input_file: records, device: "cpu" as const };
+  const auto = await inference.infer(inference.inferConfig({ ...student, output_file: path.join(tmp, "auto.jsonl") }), { env });
+  assert.equal(auto.choice.engine, "transformers");
+  assert.match(auto.choice.reason, /^CPU; the student's calibrated thresholds lose labels to q8_0.*; adapter merged in memory$/);
+  const unmerged = await inference.infer(inference.inferConfig({ ...student, engine: "transformers", output_file: path.join(tmp, "unmerged.jsonl") }), { env });
+  assert.doesNotMatch(unmerged.choice.reason, /merged/);
+  const [a, b] = [inference.readPredictions(auto.outputFile), inference.readPredictions(unmerged.outputFile)];
+  assert.deepEqual(a.map((p) => p.labels), b.map((p) => p.labels));
+  for (const [i, p] of a.entries()) for (const [k, m] of Object.entries(p.margins ?? {})) assert.ok(Math.abs(m - b[i].margins![k]) < 1e-3, `${k}: ${m} vs ${b[i].margins![k]}`);
 });
 
 test("a failing job rejects with RuntimeJobError carrying the Python message and hint", async () => {
