@@ -262,7 +262,10 @@ def test_limit_and_progress_events(tiny_model_dir, tmp_path, capsys):
         limit=5,
     )
     assert len(lines) == 5 and metrics["records"] == 5
-    assert [e["done"] for e in events if e["event"] == "progress"] == [2, 4, 5]
+    # one progress event per batch: at most batch_size records each (a batch may be cut short where its padding
+    # would pass 10%), ending at the limit
+    done = [e["done"] for e in events if e["event"] == "progress"]
+    assert done[-1] == 5 and all(0 < b - a <= 2 for a, b in zip([0, *done[:-1]], done, strict=True))
     assert events[0]["config"]["limit"] == 5
 
 
