@@ -1,7 +1,7 @@
 // What the llama.cpp engine could reach at most with these weights on this CPU: every record's tokens (its prompt, the
 // JSON skeleton and the values; what the engine must read) evaluated in ONE llama_decode per sequence step, no value
 // scored in between, on the engine's own setup (one context per thread, the same sequences, longest first, the
-// prompt start reused). The engine feeds the same tokens in 5 steps per record and scores each value: its records/s
+// prompt start reused, the F32 KV cache of llama.ts). The engine feeds the same tokens in 5 steps per record and scores each value: its records/s
 // over this one's is its efficiency, and this one's over another engine's is the most any engine on the same GGUF
 // could show against it. The token count per record, not the engine's code, then bounds the ratio.
 import * as fs from "node:fs";
@@ -24,7 +24,7 @@ export async function llamaCeiling(modelPath: string, encodedFile: string, threa
   const longest = Math.max(...enc.records.map((r) => r.prompt_ids.length)) + answer.length + 8;
   const contextCount = Math.max(1, Math.min(threads, sequences));
   const contexts: import("node-llama-cpp").LlamaContext[] = [];
-  for (let c = 0; c < contextCount; c++) contexts.push(await model.createContext({ sequences: Math.ceil(sequences / contextCount), contextSize: longest, batchSize: 512, threads: Math.max(1, Math.floor(threads / contextCount)) }));
+  for (let c = 0; c < contextCount; c++) contexts.push(await model.createContext({ sequences: Math.ceil(sequences / contextCount), contextSize: longest, batchSize: 512, threads: Math.max(1, Math.floor(threads / contextCount)), experimentalKvCacheKeyType: "F32", experimentalKvCacheValueType: "F32" }));
   const order = enc.records.map((_, i) => i).sort((a, b) => enc.records[b].prompt_ids.length - enc.records[a].prompt_ids.length);
   let next = 0;
   let tokens = 0;
